@@ -1,0 +1,113 @@
+"""Agent accounts: creation, membership in spaces, sign-in with lockout."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from agents.passwords import hash_password, needs_rehash, verify_password
+from chat.clock import as_utc, utcnow
+from chat.db import Database
+from chat.errors import AccountLocked, BadCredentials, UsageError
+from chat.models import agent_spaces, agents, login_throttle, spaces
+from chat.types import ROLES, Role
+
+__all__ = ["AgentAccount", "authenticate", "create_agent", "normalize_email"]
+
+MIN_PASSWORD_CHARS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAccount:
+    id: str
+    email: str
+    name: str
+    role: Role
+    token_version: int
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_agent(
+    db: Database, *, email: str, name: str, role: str, password: str, space_keys: list[str]
+) -> AgentAccount:
+    email = normalize_email(email)
+    if "@" not in email or len(email) > 320:
+        raise UsageError(f"Not an email address: {email!r}")
+    if role not in ROLES:
+        raise UsageError(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise UsageError("The name is empty.")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise UsageError(f"The password must have at least {MIN_PASSWORD_CHARS} characters.")
+    keys = space_keys or ["default"]
+    password_hash = hash_password(password)
+    agent_id = str(uuid.uuid4())
+    async with db.write() as conn:
+        rows = await conn.execute(
+            sa.select(spaces.c.key, spaces.c.id).where(spaces.c.key.in_(keys))
+        )
+        found = {key: space_id for key, space_id in rows}
+        missing = sorted(set(keys) - set(found))
+        if missing:
+            raise UsageError(f"No such space: {', '.join(missing)}")
+        taken = (await conn.execute(sa.select(agents.c.id).where(agents.c.email == email))).first()
+        if taken:
+            raise UsageError(f"An agent with email {email} already exists.")
+        await conn.execute(
+            agents.insert().values(
+                id=agent_id,
+                email=email,
+                name=name.strip(),
+                role=role,
+                password_hash=password_hash,
+                token_version=0,
+                created_at=utcnow(),
+            )
+        )
+        await conn.execute(
+            agent_spaces.insert(), [{"agent_id": agent_id, "space_id": found[k]} for k in set(keys)]
+        )
+    return AgentAccount(agent_id, email, name.strip(), role, 0)  # type: ignore[arg-type]
+
+
+async def authenticate(
+    db: Database, email: str, password: str, *, max_failures: int, lock_seconds: int
+) -> AgentAccount:
+    """Check a sign-in. A wrong email and a wrong password look the same, and so does the
+    lockout after too many failures: it is kept per email, whether or not an agent has it."""
+    email = normalize_email(email)[:320]
+    now = utcnow()
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(agents).where(agents.c.email == email))).first()
+        throttle = (
+            await conn.execute(sa.select(login_throttle).where(login_throttle.c.email == email))
+        ).first()
+    if throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > now:
+        raise AccountLocked()
+    ok = verify_password(row.password_hash if row else None, password) and row is not None
+    failures = 0 if throttle is None or throttle.locked_until else throttle.failures
+    async with db.write() as conn:
+        await conn.execute(login_throttle.delete().where(login_throttle.c.email == email))
+        if not ok:
+            failures += 1
+            locked = now + timedelta(seconds=lock_seconds) if failures >= max_failures else None
+            await conn.execute(
+                login_throttle.insert().values(email=email, failures=failures, locked_until=locked)
+            )
+        elif row is not None and needs_rehash(row.password_hash):
+            await conn.execute(
+                agents.update()
+                .where(agents.c.id == row.id)
+                .values(password_hash=hash_password(password))
+            )
+    if not ok or row is None:
+        if failures >= max_failures:
+            raise AccountLocked()
+        raise BadCredentials()
+    return AgentAccount(row.id, row.email, row.name, row.role, row.token_version)

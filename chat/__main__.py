@@ -1,0 +1,3 @@
+from chat.cli import main
+
+main(prog_name="causette")

@@ -1,0 +1,84 @@
+"""The composition root: settings in, a Starlette app out. No module-level state."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from chat.broker import broker_from_url
+from chat.context import AppContext
+from chat.db import Database
+from chat.http import agent_login, create_visitor, healthz, readyz
+from chat.hub import Hub
+from chat.logging import configure_logging, get_logger
+from chat.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from chat.relay import Relay
+from chat.settings import Settings, load_secret_key
+from chat.store import Store
+from chat.tokens import TokenSigner
+from chat.ws import agent_socket, visitor_socket
+
+__all__ = ["create_app"]
+
+log = get_logger("causette.app")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/api/visitors", create_visitor, methods=["POST"]),
+        Route("/api/agents/login", agent_login, methods=["POST"]),
+        WebSocketRoute("/ws/visitor", visitor_socket),
+        WebSocketRoute("/ws/agent", agent_socket),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    secret = load_secret_key(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppContext]]:
+        db = Database(settings.database_url)
+        hub = Hub(broker_from_url(settings.redis_url))
+        await hub.start()
+        store = Store(db)
+        ctx = AppContext(
+            settings=settings,
+            db=db,
+            store=store,
+            hub=hub,
+            relay=Relay(store, hub),
+            signer=TokenSigner(
+                secret,
+                visitor_ttl=settings.visitor_token_ttl,
+                agent_ttl=settings.agent_token_ttl,
+            ),
+        )
+        log.info(
+            "server_started",
+            broker="redis" if settings.redis_url else "memory",
+            database=db.engine.dialect.name,
+        )
+        try:
+            yield {"ctx": ctx}
+        finally:
+            await hub.stop()
+            await db.dispose()
+            log.info("server_stopped")
+
+    return Starlette(
+        routes=routes(),
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_http_body_bytes),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,274 @@
+"""The ``causette`` command. Every failure is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from chat.clock import parse_iso
+from chat.errors import CausetteError
+from chat.settings import Settings
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+class _Group(click.Group):
+    """Turn every error into one line: a usage error as click prints it, anything else as
+    ``Error: ...``, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except CausetteError as exc:
+            raise click.ClickException(exc.message) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            raise click.ClickException(_describe(exc)) from None
+
+
+def _describe(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:
+        raise click.ClickException(f"Bad CAUSETTE_* setting: {_describe(exc)}") from None
+
+
+def _migrate(settings: Settings) -> None:
+    from chat.db import migrate
+
+    migrate(settings.database_url)
+
+
+async def _with_db(settings: Settings, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from chat.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        return await fn(db, *args, **kwargs)
+    finally:
+        await db.dispose()
+
+
+class _IsoTime(click.ParamType):
+    name = "ISO-8601"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_iso(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or time", param, ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="causette")
+def main() -> None:
+    """causette: self-hosted livechat for websites."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port (more than one needs CAUSETTE_REDIS_URL).",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Apply migrations, then serve HTTP and WebSockets."""
+    import uvicorn
+
+    settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        raise click.UsageError(
+            "--workers above 1 needs CAUSETTE_REDIS_URL: the in-process "
+            "broker cannot reach the other processes."
+        )
+    _migrate(settings)
+    from chat.settings import load_secret_key
+
+    load_secret_key(settings)  # made once here, not raced by the workers
+    click.echo(f"causette serving on http://{host}:{port} (workers: {workers})", err=True)
+    uvicorn.run(
+        "chat.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    _migrate(_settings())
+    click.echo("database is up to date", err=True)
+
+
+@main.group()
+def agent() -> None:
+    """Agent accounts."""
+
+
+@agent.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "marketing", "relation"]))
+@click.option(
+    "--space",
+    "spaces",
+    multiple=True,
+    metavar="KEY",
+    help="A space the agent works in (repeatable; default: default).",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def agent_create(
+    email: str, name: str, role: str, spaces: tuple[str, ...], password_stdin: bool
+) -> None:
+    """Create an agent account."""
+    from agents.accounts import create_agent
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        raise click.UsageError("Give the password with --password-stdin.")
+    settings = _settings()
+    _migrate(settings)
+    account = _run(
+        _with_db(
+            settings,
+            create_agent,
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            space_keys=list(spaces),
+        )
+    )
+    click.echo(f"agent {account.email} created ({account.role}) id={account.id}")
+
+
+@main.group()
+def space() -> None:
+    """Spaces: strictly separated activities."""
+
+
+@space.command("create")
+@click.argument("key")
+@click.option("--name", required=True)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="A site origin allowed to embed the widget (repeatable).",
+)
+def space_create(key: str, name: str, origins: tuple[str, ...]) -> None:
+    """Create a space."""
+    from chat.spaces import create_space
+
+    settings = _settings()
+    _migrate(settings)
+    info = _run(_with_db(settings, create_space, key, name, list(origins)))
+    click.echo(f"space {info.key} created; origins: {', '.join(info.origins) or '(own site only)'}")
+
+
+@space.command("update")
+@click.argument("key")
+@click.option("--name", default=None)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="Replace the allowed origins with these (repeatable).",
+)
+@click.option("--clear-origins", is_flag=True, help="Remove every allowed origin.")
+def space_update(key: str, name: str | None, origins: tuple[str, ...], clear_origins: bool) -> None:
+    """Rename a space or replace its allowed origins."""
+    from chat.spaces import update_space
+
+    if clear_origins and origins:
+        raise click.UsageError("--origin and --clear-origins exclude each other.")
+    new_origins = [] if clear_origins else (list(origins) if origins else None)
+    settings = _settings()
+    _migrate(settings)
+    info = _run(_with_db(settings, update_space, key, name=name, origins=new_origins))
+    click.echo(f"space {info.key} updated; origins: {', '.join(info.origins) or '(own site only)'}")
+
+
+@space.command("list")
+def space_list() -> None:
+    """List spaces and their allowed origins."""
+    from chat.spaces import list_spaces
+
+    settings = _settings()
+    _migrate(settings)
+    for info in _run(_with_db(settings, list_spaces)):
+        click.echo(f"{info.key}\t{info.name}\t{' '.join(info.origins)}")
+
+
+@main.command()
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "jsonl", "parquet"]))
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path)
+)
+@click.option("--since", type=_IsoTime(), default=None, help="From this time (inclusive).")
+@click.option("--until", type=_IsoTime(), default=None, help="Up to this time (exclusive).")
+@click.option("--space", default=None, metavar="KEY", help="Only this space.")
+def export(
+    fmt: str, out: Path, since: datetime | None, until: datetime | None, space: str | None
+) -> None:
+    """Export every message, one row each, for analytics."""
+    from chat.export import export_messages
+
+    if since and until and since >= until:
+        raise click.BadParameter("--since must be before --until", param_hint="--since")
+    if not out.parent.exists():
+        raise click.BadParameter(f"folder {str(out.parent)!r} does not exist", param_hint="--out")
+    settings = _settings()
+    _migrate(settings)
+    count = _run(
+        _with_db(settings, export_messages, out, fmt, since=since, until=until, space=space)
+    )
+    click.echo(f"{count} messages written to {out}", err=True)
+
+
+if __name__ == "__main__":
+    main(prog_name=os.environ.get("CAUSETTE_PROG", "causette"))

@@ -1,0 +1,157 @@
+"""One socket's delivery state: a bounded queue, a send pump, and a cursor per conversation.
+
+Every message reaches the socket through ``_deliver``, which keeps the promise of the
+protocol: in seq order, each once. An event whose seq is already past is dropped; one that
+skips ahead means something was missed (a broker outage, events crossing on the way), so the
+gap is read from the store first. Replay after ``hello`` and catch-up after an outage are the
+same operation: a ``Sync`` of one conversation from its cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from chat.errors import QueueFull
+from chat.events import Event
+from chat.principals import Principal
+from chat.protocol import dump
+from chat.store import Store
+
+__all__ = ["Connection", "Sync"]
+
+Send = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Deliver everything stored in this conversation past the cursor."""
+
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ResyncAll:
+    pass
+
+
+_Item = Event | Sync | _Frame | _ResyncAll
+
+
+class Connection:
+    def __init__(
+        self,
+        principal: Principal,
+        store: Store,
+        send: Send,
+        *,
+        queue_size: int,
+        page: int,
+        on_resync: Callable[[Connection], Awaitable[list[str]]] | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.principal = principal
+        self.store = store
+        self._send = send
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
+        self._page = page
+        self._on_resync = on_resync
+        self.cursors: dict[str, int] = {}
+        self._acked: set[tuple[str, int]] = set()  # own messages: acked, not echoed
+        self.overflowed = False
+        self.sent_frames = 0
+        self.pump_task: asyncio.Task[None] | None = None
+
+    # -- producers (never wait) ------------------------------------------------------------
+
+    def offer(self, item: _Item) -> None:
+        if self.overflowed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            if self.pump_task is not None:
+                self.pump_task.cancel()
+
+    def send_frame(self, frame: dict[str, object]) -> None:
+        self.offer(_Frame(dump(frame)))
+
+    def acked(self, conversation_id: str, seq: int) -> None:
+        """This connection sent (conversation, seq): it got an ack, so it gets no copy."""
+        if seq > self.cursors.get(conversation_id, 0):
+            self._acked.add((conversation_id, seq))
+
+    def sync(self, conversation_id: str) -> None:
+        self.offer(Sync(conversation_id))
+
+    def resync(self) -> None:
+        self.offer(_ResyncAll())
+
+    # -- the pump --------------------------------------------------------------------------
+
+    async def pump(self) -> None:
+        """Send what is queued, in order, until the socket fails or the task is cancelled."""
+        get = self._queue.get
+        while True:
+            item = await get()
+            if isinstance(item, Event):
+                if item.kind == "message":
+                    await self._deliver(item)
+                elif item.origin != self.id:
+                    await self._write(item.text)
+            elif isinstance(item, _Frame):
+                await self._write(item.text)
+            elif isinstance(item, Sync):
+                await self._catch_up(item.conversation_id, None)
+            elif self._on_resync is not None:
+                for conversation_id in await self._on_resync(self):
+                    await self._catch_up(conversation_id, None)
+
+    def raise_if_overflowed(self) -> None:
+        if self.overflowed:
+            raise QueueFull()
+
+    async def _write(self, text: str) -> None:
+        await self._send(text)
+        self.sent_frames += 1
+
+    async def _deliver(self, event: Event) -> None:
+        cursor = self.cursors.get(event.conversation_id, 0)
+        if event.seq <= cursor:
+            return
+        if event.seq > cursor + 1:
+            await self._catch_up(event.conversation_id, event.seq)
+            return
+        self.cursors[event.conversation_id] = event.seq
+        key = (event.conversation_id, event.seq)
+        if key in self._acked:
+            self._acked.discard(key)
+            return
+        await self._write(event.text)
+
+    async def _catch_up(self, conversation_id: str, until: int | None) -> None:
+        """Send stored messages past the cursor, up to ``until`` (everything if None)."""
+        while True:
+            cursor = self.cursors.get(conversation_id, 0)
+            if until is not None and cursor >= until:
+                return
+            rows = await self.store.messages_after(conversation_id, cursor, self._page)
+            for message in rows:
+                if message.seq != self.cursors.get(conversation_id, 0) + 1:
+                    return  # seqs commit in order, so this cannot happen; never skip one
+                self.cursors[conversation_id] = message.seq
+                key = (conversation_id, message.seq)
+                if key in self._acked:
+                    self._acked.discard(key)
+                    continue
+                await self._write(dump(message.frame()))
+            if len(rows) < self._page:
+                return

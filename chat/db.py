@@ -1,0 +1,145 @@
+"""The database: engine, one session per unit of work, and migrations under a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+__all__ = ["Database", "alembic_config", "is_sqlite", "migrate"]
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+ADVISORY_LOCK_ID = 0x0CA05E77E  # any constant: every causette process takes the same lock
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+class Database:
+    """An async engine and the few rules that differ between SQLite and PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if self.sqlite:
+            kwargs = {"connect_args": {"timeout": 30}}
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # SQLite has one writer at a time: queue writers here instead of failing on "locked"
+        self._write_lock = asyncio.Lock() if self.sqlite else None
+        if self.sqlite:
+            sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed on exit, rolled back on error."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.connect() as conn:
+            # BEGIN IMMEDIATE takes the write lock up front: a read-then-write transaction
+            # would otherwise fail when another process wrote in between
+            conn = await conn.execution_options(sqlite_immediate=True)
+            async with conn.begin():
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+    dbapi_conn.isolation_level = None  # transactions are begun by _sqlite_begin, not the driver
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade to ``revision``. Several processes may call this at once.
+
+    PostgreSQL: the upgrade runs inside a session-level advisory lock, so one process migrates
+    and the others wait, then find nothing left to do. SQLite: a lock file beside the database.
+    """
+    cfg = alembic_config(url)
+    if is_sqlite(url):
+        database = make_url(url).database
+        lock = Path(f"{database}.migrate-lock") if database and database != ":memory:" else None
+        if lock is None:
+            command.upgrade(cfg, revision)
+            return
+        with _file_lock(lock):
+            command.upgrade(cfg, revision)
+        return
+    asyncio.run(_migrate_locked(url, cfg, revision))
+
+
+async def _migrate_locked(url: str, cfg: Config, revision: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_ID})
+            await conn.commit()
+            try:
+                await conn.run_sync(_upgrade_on, cfg, revision)
+                await conn.commit()
+            finally:
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_ID}
+                )
+                await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def _upgrade_on(sync_conn: sa.Connection, cfg: Config, revision: str) -> None:
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, revision)

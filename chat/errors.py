@@ -1,0 +1,142 @@
+"""The exceptions causette raises, each with a machine-readable ``code``.
+
+CausetteError
+├── FrameError            a client frame that cannot be acted on (error frame, socket stays)
+│   ├── InvalidJSON           invalid_json
+│   ├── UnknownType           unknown_type
+│   ├── InvalidFrame          invalid_frame
+│   ├── EmptyBody             empty_body
+│   ├── BodyTooLong           body_too_long
+│   ├── ConversationNotFound  conversation_not_found (also "not yours": they look the same)
+│   ├── ConversationResolved  conversation_resolved
+│   └── NotAllowed            not_allowed
+├── StoreUnavailable      store_unavailable (retryable: resend with the same client_id)
+├── AuthError             bad_token / bad_credentials / account_locked (HTTP 401/423, close 1008)
+├── QueueFull             a connection fell too far behind (close 1013)
+└── UsageError            a bad CLI argument or a missing entity (one line, exit 1)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccountLocked",
+    "AuthError",
+    "BadCredentials",
+    "BadToken",
+    "BodyTooLong",
+    "CausetteError",
+    "ConversationNotFound",
+    "ConversationResolved",
+    "EmptyBody",
+    "FrameError",
+    "InvalidFrame",
+    "InvalidJSON",
+    "NotAllowed",
+    "QueueFull",
+    "StoreUnavailable",
+    "UnknownType",
+    "UsageError",
+]
+
+
+class CausetteError(Exception):
+    code = "internal_error"
+    retryable = False
+
+    def __init__(self, message: str = "", *, ref: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.code)
+        self.message = message or (self.__doc__ or self.code).strip()
+        self.ref = ref
+
+
+class FrameError(CausetteError):
+    code = "invalid_frame"
+
+
+class InvalidJSON(FrameError):
+    """The frame is not a JSON object."""
+
+    code = "invalid_json"
+
+
+class UnknownType(FrameError):
+    """The frame's type is not one this endpoint accepts."""
+
+    code = "unknown_type"
+
+
+class InvalidFrame(FrameError):
+    """A field is missing or has the wrong type."""
+
+    code = "invalid_frame"
+
+
+class EmptyBody(FrameError):
+    """The message body is empty."""
+
+    code = "empty_body"
+
+
+class BodyTooLong(FrameError):
+    """The message body is longer than the server accepts."""
+
+    code = "body_too_long"
+
+
+class ConversationNotFound(FrameError):
+    """No such conversation."""
+
+    code = "conversation_not_found"
+
+
+class ConversationResolved(FrameError):
+    """The conversation is resolved."""
+
+    code = "conversation_resolved"
+
+
+class NotAllowed(FrameError):
+    """This action is not allowed for this account."""
+
+    code = "not_allowed"
+
+
+class StoreUnavailable(CausetteError):
+    """The message store is unavailable; resend with the same client_id."""
+
+    code = "store_unavailable"
+    retryable = True
+
+
+class AuthError(CausetteError):
+    code = "bad_token"
+    status = 401
+
+
+class BadToken(AuthError):
+    """The token is missing, invalid or expired."""
+
+    code = "bad_token"
+
+
+class BadCredentials(AuthError):
+    """Wrong email or password."""
+
+    code = "bad_credentials"
+
+
+class AccountLocked(AuthError):
+    """Too many failed sign-ins: try again later."""
+
+    code = "account_locked"
+    status = 423
+
+
+class QueueFull(CausetteError):
+    """The connection fell too far behind: reconnect and resume."""
+
+    code = "queue_full"
+
+
+class UsageError(CausetteError):
+    code = "usage_error"

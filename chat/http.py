@@ -1,0 +1,138 @@
+"""HTTP endpoints of the core: visitor tokens, agent sign-in, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from agents.accounts import authenticate
+from chat.context import AppContext
+from chat.errors import AuthError
+from chat.logging import get_logger
+from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
+
+__all__ = ["agent_login", "create_visitor", "healthz", "readyz"]
+
+log = get_logger("causette.http")
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def ctx_of(request: Request) -> AppContext:
+    return request.state.ctx  # type: ignore[no-any-return]
+
+
+async def json_body(request: Request) -> dict[str, Any] | JSONResponse:
+    """The JSON object of a request, or the error response to send instead. Requiring
+    application/json also keeps other sites' plain forms out (they cannot send it)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return error(415, "unsupported_media_type", "Send application/json.")
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "invalid_json", "The body is not valid JSON.")
+    if not isinstance(body, dict):
+        return error(400, "invalid_json", "The body is a JSON object.")
+    return body
+
+
+def string_field(body: dict[str, Any], name: str, max_len: int) -> str | JSONResponse:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        return error(400, "invalid_request", f"{name}: a non-empty string is required.")
+    return value
+
+
+async def create_visitor(request: Request) -> JSONResponse:
+    ctx = ctx_of(request)
+    body = await json_body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    key = string_field(body, "space", 64)
+    if isinstance(key, JSONResponse):
+        return key
+    origin = request_origin(request.scope)
+    if not origin_matches(origin, own_origins(request.scope, ctx.settings.public_url)):
+        try:
+            allowed = await space_allows(ctx.db, key, normalize_origin(origin or ""))
+        except ValueError:
+            allowed = False
+        if not allowed:
+            log.info("origin_refused", origin=origin, space=key)
+            return error(403, "origin_not_allowed", "This site may not open chats in this space.")
+    space = await ctx.store.space_by_key(key)
+    if space is None:
+        return error(404, "space_not_found", "No such space.")
+    space_id, _name = space
+    visitor_id = await ctx.store.create_visitor(space_id)
+    token = ctx.signer.visitor_token(visitor_id, space_id)
+    log.info("visitor_created", visitor_id=visitor_id, space=key)
+    return JSONResponse({"visitor_id": visitor_id, "token": token, "space": key}, status_code=201)
+
+
+async def agent_login(request: Request) -> JSONResponse:
+    ctx = ctx_of(request)
+    allowed = own_origins(request.scope, ctx.settings.public_url) | set(
+        ctx.settings.console_origins
+    )
+    if not origin_matches(request_origin(request.scope), allowed):
+        return error(403, "origin_not_allowed", "Sign in from the console's own site.")
+    body = await json_body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    email = string_field(body, "email", 320)
+    if isinstance(email, JSONResponse):
+        return email
+    password = string_field(body, "password", 1024)
+    if isinstance(password, JSONResponse):
+        return password
+    settings = ctx.settings
+    try:
+        account = await authenticate(
+            ctx.db,
+            email,
+            password,
+            max_failures=settings.login_max_failures,
+            lock_seconds=settings.login_lock_seconds,
+        )
+    except AuthError as exc:
+        log.info("agent_login_refused", code=exc.code)
+        return error(exc.status, exc.code, exc.message)
+    log.info("agent_login", agent_id=account.id)
+    token = ctx.signer.agent_token(account.id, account.token_version)
+    return JSONResponse(
+        {
+            "token": token,
+            "agent": {"id": account.id, "name": account.name, "role": account.role},
+        }
+    )
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    ctx = ctx_of(request)
+    checks: dict[str, str] = {}
+
+    async def check(name: str, probe: Any) -> None:
+        try:
+            await asyncio.wait_for(probe(), timeout=2.0)
+        except Exception:
+            checks[name] = "unavailable"
+        else:
+            checks[name] = "ok"
+
+    await asyncio.gather(check("database", ctx.db.ping), check("broker", ctx.hub.broker.ping))
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", **checks}, status_code=200 if ready else 503
+    )

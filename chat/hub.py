@@ -1,0 +1,104 @@
+"""One process's view of the broker: subscriptions counted per channel, events fanned out
+to each local connection's bounded queue. Nothing here waits on a client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+from chat.broker import Broker, Delivery, Reconnected
+from chat.events import Event, decode, encode
+from chat.logging import get_logger
+
+__all__ = ["Hub", "Subscriber"]
+
+log = get_logger("causette.hub")
+
+
+class Subscriber(Protocol):
+    id: str
+
+    def offer(self, event: Event) -> None:
+        """Take an event without waiting; a full queue is the subscriber's problem."""
+
+    def resync(self) -> None:
+        """Events may have been lost: catch up from the store."""
+
+
+class Hub:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._local: dict[str, set[Subscriber]] = {}
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self.broker_up = True
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        self._reader = asyncio.create_task(self._read(), name="hub-reader")
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self.broker.disconnect()
+
+    @contextlib.asynccontextmanager
+    async def subscription(
+        self, subscriber: Subscriber, channels: Iterable[str]
+    ) -> AsyncIterator[None]:
+        channels = tuple(channels)
+        async with self._lock:
+            for channel in channels:
+                members = self._local.setdefault(channel, set())
+                if not members:
+                    await self.broker.subscribe(channel)
+                members.add(subscriber)
+        try:
+            yield
+        finally:
+            async with self._lock:
+                for channel in channels:
+                    members = self._local.get(channel, set())
+                    members.discard(subscriber)
+                    if not members:
+                        self._local.pop(channel, None)
+                        with contextlib.suppress(Exception):
+                            await self.broker.unsubscribe(channel)
+
+    def publish(self, channels: Iterable[str], event: Event) -> None:
+        payload = encode(event)
+        for channel in channels:
+            self.broker.publish(channel, payload)
+
+    @property
+    def connections(self) -> int:
+        return len({s for members in self._local.values() for s in members})
+
+    async def _read(self) -> None:
+        async for item in self.broker.listen():
+            if isinstance(item, Reconnected):
+                self._resync_all(item)
+                continue
+            self._dispatch(item)
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        members = self._local.get(delivery.channel)
+        if not members:
+            return
+        try:
+            event = decode(delivery.payload)
+        except ValueError:
+            log.warning("event_undecodable", channel=delivery.channel)
+            return
+        for subscriber in tuple(members):
+            subscriber.offer(event)
+
+    def _resync_all(self, item: Reconnected) -> None:
+        subscribers = {s for members in self._local.values() for s in members}
+        log.info("broker_resync", connections=len(subscribers), down_seconds=item.down_seconds)
+        for subscriber in subscribers:
+            subscriber.resync()

@@ -1,0 +1,130 @@
+"""The schema, as SQLAlchemy Core tables. Alembic revisions in migrations/ create it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "agent_spaces",
+    "agents",
+    "conversations",
+    "login_throttle",
+    "messages",
+    "metadata",
+    "space_origins",
+    "spaces",
+    "visitors",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+Id = sa.String(36)  # a UUID, as text on every backend
+Timestamp = sa.DateTime(timezone=True)
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+spaces = sa.Table(
+    "spaces",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+space_origins = sa.Table(
+    "space_origins",
+    metadata,
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("origin", sa.String(255), primary_key=True),
+)
+
+visitors = sa.Table(
+    "visitors",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("email", sa.String(320)),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("token_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("role IN ('admin', 'marketing', 'relation')", name="role"),
+)
+
+# failed sign-ins per email, whether or not an agent has it: a lockout must not reveal which do
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", Timestamp),
+)
+
+agent_spaces = sa.Table(
+    "agent_spaces",
+    metadata,
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id"), nullable=False),
+    sa.Column("visitor_id", Id, sa.ForeignKey("visitors.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("resolved_at", Timestamp),
+    sa.CheckConstraint("status IN ('open', 'resolved')", name="status"),
+    sa.Index("ix_conversations_space_id_status", "space_id", "status"),
+    sa.Index("ix_conversations_visitor_id", "visitor_id"),
+    # at most one open conversation per visitor, on both backends
+    sa.Index(
+        "uq_conversations_open_visitor",
+        "visitor_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    ),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("author_kind", sa.String(16), nullable=False),
+    sa.Column("author_id", Id),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("conversation_id", "seq"),
+    sa.UniqueConstraint("conversation_id", "client_id"),
+    sa.CheckConstraint("author_kind IN ('visitor', 'agent', 'system')", name="author_kind"),
+    sa.Index("ix_messages_created_at", "created_at"),
+    sa.Index("ix_messages_client_id", "client_id"),
+    sa.Index("ix_messages_space_id_created_at", "space_id", "created_at"),
+)

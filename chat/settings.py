@@ -1,0 +1,62 @@
+"""Settings, read once from ``CAUSETTE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_secret_key"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAUSETTE_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///causette.db"
+    redis_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    secret_key_file: Path = Path(".causette-secret")
+
+    public_url: str | None = None  # e.g. https://chat.example.com: its origin is always allowed
+    console_origins: list[str] = []  # extra origins allowed to sign agents in
+
+    visitor_token_ttl: int = 60 * 60 * 24 * 30
+    agent_token_ttl: int = 60 * 60 * 12
+    max_body_chars: int = 4000
+    max_frame_bytes: int = 64 * 1024
+    max_http_body_bytes: int = 64 * 1024
+    send_queue_size: int = 512
+    heartbeat_seconds: float = 25.0
+    replay_page: int = 200
+
+    login_max_failures: int = 5
+    login_lock_seconds: int = 15 * 60
+
+    log_level: str = "info"
+    log_format: str | None = None  # "json" or "console"; default: console on a terminal
+
+
+def load_secret_key(settings: Settings) -> str:
+    """The signing key: CAUSETTE_SECRET_KEY, else a file made once with 0600 permissions."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.secret_key_file
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    try:
+        os.link(tmp, path)  # atomic: the first process to link wins, the others read its key
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        tmp.unlink()
+    return key

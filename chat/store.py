@@ -1,0 +1,475 @@
+"""Persistence: every read and write of conversations and messages, one unit of work each.
+
+Visibility lives here too: a visitor sees its own conversations, an agent those of its spaces,
+and every query says so in its WHERE clause.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chat.clock import as_utc, iso, utcnow
+from chat.db import Database
+from chat.errors import (
+    BadToken,
+    ConversationNotFound,
+    ConversationResolved,
+    StoreUnavailable,
+)
+from chat.models import agent_spaces, agents, conversations, messages, spaces, visitors
+from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
+from chat.types import AuthorKind, ConversationStatus
+
+__all__ = ["Conversation", "Store", "StoredMessage"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    conversation_id: str
+    space_id: str
+    visitor_id: str
+    seq: int
+    client_id: str
+    author_kind: AuthorKind
+    author_id: str | None
+    author_name: str | None
+    body: str
+    created_at: datetime
+
+    def frame(self) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "conversation_id": self.conversation_id,
+            "seq": self.seq,
+            "id": str(self.id),
+            "client_id": self.client_id,
+            "author": {"kind": self.author_kind, "id": self.author_id, "name": self.author_name},
+            "body": self.body,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    space_id: str
+    visitor_id: str
+    status: ConversationStatus
+    last_seq: int
+    created_at: datetime
+    updated_at: datetime
+
+    def summary(self, space_key: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "visitor_id": self.visitor_id,
+            "status": self.status,
+            "last_seq": self.last_seq,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+        if space_key is not None:
+            out["space"] = space_key
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    message: StoredMessage
+    duplicate: bool
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _conversation(row: Any) -> Conversation:
+    return Conversation(
+        id=row.id,
+        space_id=row.space_id,
+        visitor_id=row.visitor_id,
+        status=row.status,
+        last_seq=row.last_seq,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
+
+
+_author_name = sa.case(
+    (messages.c.author_kind == "agent", agents.c.name),
+    (messages.c.author_kind == "visitor", visitors.c.name),
+    else_=sa.null(),
+)
+
+_MESSAGE_COLUMNS = (
+    messages.c.id,
+    messages.c.conversation_id,
+    messages.c.space_id,
+    conversations.c.visitor_id,
+    messages.c.seq,
+    messages.c.client_id,
+    messages.c.author_kind,
+    messages.c.author_id,
+    _author_name.label("author_name"),
+    messages.c.body,
+    messages.c.created_at,
+)
+
+_MESSAGE_FROM = (
+    messages.join(conversations, conversations.c.id == messages.c.conversation_id)
+    .outerjoin(
+        agents, sa.and_(messages.c.author_kind == "agent", agents.c.id == messages.c.author_id)
+    )
+    .outerjoin(
+        visitors,
+        sa.and_(messages.c.author_kind == "visitor", visitors.c.id == messages.c.author_id),
+    )
+)
+
+
+def _message(row: Any) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        space_id=row.space_id,
+        visitor_id=row.visitor_id,
+        seq=row.seq,
+        client_id=row.client_id,
+        author_kind=row.author_kind,
+        author_id=row.author_id,
+        author_name=row.author_name,
+        body=row.body,
+        created_at=as_utc(row.created_at),
+    )
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- spaces and principals -------------------------------------------------------------
+
+    async def space_by_key(self, key: str) -> tuple[str, str] | None:
+        """(id, name) of a space, or None."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(sa.select(spaces.c.id, spaces.c.name).where(spaces.c.key == key))
+            ).first()
+        return (row.id, row.name) if row else None
+
+    async def create_visitor(self, space_id: str) -> str:
+        visitor_id = _new_id()
+        async with self.db.write() as conn:
+            await conn.execute(
+                visitors.insert().values(id=visitor_id, space_id=space_id, created_at=utcnow())
+            )
+        return visitor_id
+
+    async def visitor_principal(self, visitor_id: str, space_id: str) -> VisitorPrincipal:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        visitors.c.id, visitors.c.name, spaces.c.id.label("sid"), spaces.c.key
+                    )
+                    .select_from(visitors.join(spaces, spaces.c.id == visitors.c.space_id))
+                    .where(visitors.c.id == visitor_id, visitors.c.space_id == space_id)
+                )
+            ).first()
+        if row is None:
+            raise BadToken()
+        return VisitorPrincipal(id=row.id, space_id=row.sid, space_key=row.key, name=row.name)
+
+    async def agent_principal(self, agent_id: str, token_version: int) -> AgentPrincipal:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(agents).where(agents.c.id == agent_id))).first()
+            if row is None or row.token_version != token_version:
+                raise BadToken()
+            member = await conn.execute(
+                sa.select(spaces.c.id, spaces.c.key)
+                .select_from(agent_spaces.join(spaces, spaces.c.id == agent_spaces.c.space_id))
+                .where(agent_spaces.c.agent_id == agent_id)
+            )
+            space_map = {r.id: r.key for r in member}
+        return AgentPrincipal(
+            id=row.id,
+            name=row.name,
+            email=row.email,
+            role=row.role,
+            token_version=row.token_version,
+            spaces=space_map,
+        )
+
+    # -- conversations ---------------------------------------------------------------------
+
+    @staticmethod
+    def _visible(principal: Principal) -> sa.ColumnElement[bool]:
+        if isinstance(principal, VisitorPrincipal):
+            return sa.and_(
+                conversations.c.visitor_id == principal.id,
+                conversations.c.space_id == principal.space_id,
+            )
+        return conversations.c.space_id.in_(list(principal.spaces))
+
+    async def conversation(self, principal: Principal, conversation_id: str) -> Conversation:
+        """A conversation the principal may see; anything else is 'not found'."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(conversations).where(
+                        conversations.c.id == conversation_id, self._visible(principal)
+                    )
+                )
+            ).first()
+        if row is None:
+            raise ConversationNotFound()
+        return _conversation(row)
+
+    async def visible_conversations(
+        self, principal: Principal, ids: Sequence[str] = (), limit: int = 500
+    ) -> list[Conversation]:
+        """Open conversations the principal sees, plus those of ``ids`` it may see."""
+        wanted = conversations.c.status == "open"
+        if ids:
+            wanted = sa.or_(wanted, conversations.c.id.in_(list(ids)))
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(conversations)
+                .where(self._visible(principal), wanted)
+                .order_by(conversations.c.updated_at.desc())
+                .limit(limit + len(ids))
+            )
+            return [_conversation(r) for r in rows]
+
+    async def messages_after(
+        self, conversation_id: str, after_seq: int, limit: int
+    ) -> list[StoredMessage]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(*_MESSAGE_COLUMNS)
+                .select_from(_MESSAGE_FROM)
+                .where(messages.c.conversation_id == conversation_id, messages.c.seq > after_seq)
+                .order_by(messages.c.seq)
+                .limit(limit)
+            )
+            return [_message(r) for r in rows]
+
+    async def messages_before(
+        self, conversation_id: str, before_seq: int | None, limit: int
+    ) -> list[StoredMessage]:
+        query = sa.select(*_MESSAGE_COLUMNS).select_from(_MESSAGE_FROM)
+        query = query.where(messages.c.conversation_id == conversation_id)
+        if before_seq is not None:
+            query = query.where(messages.c.seq < before_seq)
+        async with self.db.read() as conn:
+            rows = await conn.execute(query.order_by(messages.c.seq.desc()).limit(limit))
+            return [_message(r) for r in reversed(list(rows))]
+
+    async def resolve(self, agent: AgentPrincipal, conversation_id: str) -> Conversation:
+        now = utcnow()
+        async with self._unit() as conn:
+            row = (
+                await conn.execute(
+                    conversations.update()
+                    .where(conversations.c.id == conversation_id, self._visible(agent))
+                    .values(status="resolved", resolved_at=now, updated_at=now)
+                    .returning(*conversations.c)
+                )
+            ).first()
+        if row is None:
+            raise ConversationNotFound()
+        return _conversation(row)
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def append(
+        self,
+        principal: Principal,
+        conversation_id: str | None,
+        client_id: str,
+        body: str,
+    ) -> AppendResult:
+        """Store one message, or find the one already stored under this client_id.
+
+        The seq comes from the conversation row, incremented in the same transaction as the
+        insert: on PostgreSQL the row lock orders concurrent writers, on SQLite the single
+        writer does. A duplicate client_id racing on two connections meets the unique
+        constraint, and the loser reads back the winner's message.
+        """
+        for _attempt in range(3):
+            try:
+                async with self._unit() as conn:
+                    existing = await self._existing(conn, principal, conversation_id, client_id)
+                    if existing is not None:
+                        return AppendResult(existing, duplicate=True)
+                    conv = await self._target(conn, principal, conversation_id)
+                    return AppendResult(
+                        await self._insert(conn, principal, conv, client_id, body), duplicate=False
+                    )
+            except IntegrityError:
+                continue  # a concurrent duplicate or a concurrent first conversation: look again
+        raise StoreUnavailable("The message could not be stored; resend it.")
+
+    async def _existing(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        conversation_id: str | None,
+        client_id: str,
+    ) -> StoredMessage | None:
+        query = (
+            sa.select(*_MESSAGE_COLUMNS)
+            .select_from(_MESSAGE_FROM)
+            .where(messages.c.client_id == client_id, self._visible(principal))
+        )
+        if conversation_id is not None and isinstance(principal, AgentPrincipal):
+            query = query.where(messages.c.conversation_id == conversation_id)
+        row = (await conn.execute(query.limit(1))).first()
+        return _message(row) if row else None
+
+    async def _target(
+        self, conn: AsyncConnection, principal: Principal, conversation_id: str | None
+    ) -> Conversation:
+        if isinstance(principal, AgentPrincipal):
+            if conversation_id is None:
+                raise ConversationNotFound("Agents name the conversation they write to.")
+            row = (
+                await conn.execute(
+                    sa.select(conversations).where(
+                        conversations.c.id == conversation_id, self._visible(principal)
+                    )
+                )
+            ).first()
+            if row is None:
+                raise ConversationNotFound()
+            if row.status != "open":
+                raise ConversationResolved()
+            return _conversation(row)
+        # a visitor writes to the conversation it names if it is still open, else to its open
+        # conversation, else to a new one
+        if conversation_id is not None:
+            row = (
+                await conn.execute(
+                    sa.select(conversations).where(
+                        conversations.c.id == conversation_id, self._visible(principal)
+                    )
+                )
+            ).first()
+            if row is None:
+                raise ConversationNotFound()
+            if row.status == "open":
+                return _conversation(row)
+        row = (
+            await conn.execute(
+                sa.select(conversations).where(
+                    self._visible(principal), conversations.c.status == "open"
+                )
+            )
+        ).first()
+        if row is not None:
+            return _conversation(row)
+        now = utcnow()
+        conv = Conversation(
+            id=_new_id(),
+            space_id=principal.space_id,
+            visitor_id=principal.id,
+            status="open",
+            last_seq=0,
+            created_at=now,
+            updated_at=now,
+        )
+        await conn.execute(
+            conversations.insert().values(
+                id=conv.id,
+                space_id=conv.space_id,
+                visitor_id=conv.visitor_id,
+                status="open",
+                last_seq=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return conv
+
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        conv: Conversation,
+        client_id: str,
+        body: str,
+    ) -> StoredMessage:
+        now = utcnow()
+        seq = (
+            await conn.execute(
+                conversations.update()
+                .where(conversations.c.id == conv.id)
+                .values(last_seq=conversations.c.last_seq + 1, updated_at=now)
+                .returning(conversations.c.last_seq)
+            )
+        ).scalar_one()
+        message_id = (
+            await conn.execute(
+                messages.insert()
+                .values(
+                    conversation_id=conv.id,
+                    space_id=conv.space_id,
+                    seq=seq,
+                    client_id=client_id,
+                    author_kind=principal.kind,
+                    author_id=principal.id,
+                    body=body,
+                    created_at=now,
+                )
+                .returning(messages.c.id)
+            )
+        ).scalar_one()
+        return StoredMessage(
+            id=message_id,
+            conversation_id=conv.id,
+            space_id=conv.space_id,
+            visitor_id=conv.visitor_id,
+            seq=seq,
+            client_id=client_id,
+            author_kind=principal.kind,  # type: ignore[arg-type]
+            author_id=principal.id,
+            author_name=principal.name,
+            body=body,
+            created_at=now,
+        )
+
+    def _unit(self) -> Any:
+        return _WriteUnit(self.db)
+
+
+class _WriteUnit:
+    """A write transaction whose connection failures surface as StoreUnavailable."""
+
+    def __init__(self, db: Database) -> None:
+        self._cm = db.write()
+
+    async def __aenter__(self) -> AsyncConnection:
+        try:
+            return await self._cm.__aenter__()
+        except (DBAPIError, OSError) as exc:
+            raise StoreUnavailable() from exc
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        try:
+            await self._cm.__aexit__(exc_type, exc, tb)
+        except IntegrityError:
+            raise
+        except (DBAPIError, OSError) as failure:  # the commit itself failed
+            raise StoreUnavailable() from failure
+        if isinstance(exc, (DBAPIError, OSError)) and not isinstance(exc, IntegrityError):
+            raise StoreUnavailable() from exc
+        return False

@@ -1,0 +1,241 @@
+"""The two WebSocket endpoints, as one visible state machine:
+
+    handshake (origin) → accept → hello (token; nothing is sent before it) → subscribe →
+    welcome → replay (queued Syncs) → receive loop ∥ send pump → close → summary log line
+
+The first of the receive loop and the send pump to finish cancels the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Literal
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from chat.connection import Connection
+from chat.context import AppContext
+from chat.errors import AuthError, CausetteError, FrameError, StoreUnavailable
+from chat.logging import get_logger
+from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
+from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
+from chat.protocol import PROTOCOL_VERSION, Hello, dump, error_frame, parse_client_frame
+from chat.relay import conversation_frame
+from chat.store import Conversation
+from chat.types import CloseCode
+
+__all__ = ["agent_socket", "visitor_socket"]
+
+log = get_logger("causette.ws")
+
+HELLO_TIMEOUT = 10.0
+Kind = Literal["visitor", "agent"]
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    await _serve(websocket, "visitor")
+
+
+async def agent_socket(websocket: WebSocket) -> None:
+    await _serve(websocket, "agent")
+
+
+async def _origin_ok(ctx: AppContext, websocket: WebSocket, kind: Kind) -> bool:
+    origin = request_origin(websocket.scope)
+    own = own_origins(websocket.scope, ctx.settings.public_url)
+    if kind == "agent":
+        return origin_matches(origin, own | set(ctx.settings.console_origins))
+    if origin_matches(origin, own):
+        return True
+    space = websocket.query_params.get("space")
+    if not space or origin is None:
+        return False
+    try:
+        return await space_allows(ctx.db, space, normalize_origin(origin))
+    except ValueError:
+        return False
+
+
+async def _serve(websocket: WebSocket, kind: Kind) -> None:
+    ctx: AppContext = websocket.state.ctx
+    started = time.monotonic()
+    if not await _origin_ok(ctx, websocket, kind):
+        log.info("ws_origin_refused", kind=kind, origin=request_origin(websocket.scope))
+        await websocket.close(code=CloseCode.POLICY_VIOLATION)  # before accept: HTTP 403
+        return
+    await websocket.accept()
+    principal = await _hello(ctx, websocket, kind)
+    if principal is None:
+        return
+    conn = Connection(
+        principal,
+        ctx.store,
+        websocket.send_text,
+        queue_size=ctx.settings.send_queue_size,
+        page=ctx.settings.replay_page,
+        on_resync=_resync_targets,
+    )
+    structlog.contextvars.bind_contextvars(conn_id=conn.id, kind=kind, principal_id=principal.id)
+    received = 0
+    close_code = CloseCode.NORMAL
+    try:
+        async with ctx.hub.subscription(conn, principal.channels):
+            await _welcome(ctx, websocket, conn, websocket.state.hello)
+            conn.pump_task = asyncio.create_task(conn.pump(), name=f"pump-{conn.id}")
+            receiver = asyncio.create_task(_receive(ctx, websocket, conn), name=f"recv-{conn.id}")
+            done, _ = await asyncio.wait(
+                {conn.pump_task, receiver}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (conn.pump_task, receiver):
+                task.cancel()
+            for task in (conn.pump_task, receiver):
+                with contextlib.suppress(BaseException):
+                    await task
+            if receiver in done and not receiver.cancelled():
+                received = receiver.result()
+            if conn.overflowed:
+                close_code = CloseCode.TRY_AGAIN_LATER
+                log.warning("ws_queue_full")
+    except (WebSocketDisconnect, OSError, RuntimeError):
+        close_code = CloseCode.GOING_AWAY
+    finally:
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=close_code)
+        log.info(
+            "ws_closed",
+            close_code=int(close_code),
+            frames_in=received,
+            frames_out=conn.sent_frames,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+
+async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal | None:
+    """Read the hello; on anything but a valid one close with 1008 and send nothing."""
+    try:
+        text = await asyncio.wait_for(websocket.receive_text(), timeout=HELLO_TIMEOUT)
+        frame = parse_client_frame(text, max_body_chars=ctx.settings.max_body_chars)
+        if not isinstance(frame, Hello):
+            raise FrameError("The first frame is a hello.")
+        principal: Principal
+        if kind == "visitor":
+            claims = ctx.signer.read_visitor(frame.token)
+            principal = await ctx.store.visitor_principal(claims.visitor_id, claims.space_id)
+            space = websocket.query_params.get("space")
+            if space is not None and space != principal.space_key:
+                raise AuthError("The token is for another space.")
+        else:
+            agent = ctx.signer.read_agent(frame.token)
+            principal = await ctx.store.agent_principal(agent.agent_id, agent.token_version)
+    except (TimeoutError, CausetteError, KeyError) as exc:
+        code = getattr(exc, "code", "hello_timeout")
+        log.info("ws_hello_refused", kind=kind, code=code)
+        with contextlib.suppress(Exception):
+            await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=code)
+        return None
+    except (WebSocketDisconnect, RuntimeError):
+        return None
+    websocket.state.hello = frame
+    return principal
+
+
+async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hello: Hello) -> None:
+    """Send the welcome, set the cursors, queue the replay. Subscribed already, so whatever
+    happens from now on is either queued or in the store."""
+    principal = conn.principal
+    resume = hello.resume
+    convs = await ctx.store.visible_conversations(principal, ids=list(resume))
+    visible = {c.id: c for c in convs}
+    if isinstance(principal, VisitorPrincipal):
+        open_conv = next((c for c in convs if c.status == "open"), None)
+        frame: dict[str, object] = {
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "role": "visitor",
+            "visitor_id": principal.id,
+            "space": principal.space_key,
+            "conversation": open_conv.summary() if open_conv else None,
+            "max_body": ctx.settings.max_body_chars,
+        }
+        replay = [c.id for c in convs if c.id in resume or c.status == "open"]
+    else:
+        assert isinstance(principal, AgentPrincipal)
+        frame = {
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "role": "agent",
+            "agent": {"id": principal.id, "name": principal.name, "role": principal.role},
+            "spaces": [{"id": sid, "key": key} for sid, key in sorted(principal.spaces.items())],
+            "conversations": [c.summary(principal.spaces[c.space_id]) for c in convs],
+            "max_body": ctx.settings.max_body_chars,
+        }
+        for c in convs:  # agents replay what they resume; the rest is there for `history`
+            if c.id not in resume:
+                conn.cursors[c.id] = c.last_seq
+        replay = [c.id for c in convs if c.id in resume]
+    await websocket.send_text(dump(frame))
+    for conversation_id, seq in resume.items():
+        if conversation_id not in visible:
+            await websocket.send_text(
+                error_frame("conversation_not_found", "No such conversation.", conversation_id)
+            )
+            continue
+        conn.cursors[conversation_id] = seq
+    for conversation_id in replay:
+        conn.sync(conversation_id)
+
+
+async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> int:
+    """Read frames until the client leaves. Bad input gets an error frame, never a close."""
+    received = 0
+    max_body = ctx.settings.max_body_chars
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return received
+        received += 1
+        text = message.get("text")
+        if text is None:
+            conn.send_frame(_error("invalid_frame", "Frames are JSON text, not binary."))
+            continue
+        frame = None
+        try:
+            frame = parse_client_frame(text, max_body_chars=max_body)
+            await ctx.relay.handle(conn, frame)
+        except FrameError as exc:
+            conn.send_frame(_error(exc.code, exc.message, exc.ref or _ref(frame)))
+        except StoreUnavailable as exc:
+            log.warning("store_unavailable")
+            conn.send_frame(_error(exc.code, exc.message, _ref(frame), retryable=True))
+        except Exception:
+            log.exception("frame_failed")
+            conn.send_frame(_error("internal_error", "Something went wrong; try again."))
+
+
+def _ref(frame: object) -> str | None:
+    ref = getattr(frame, "client_id", None)
+    return ref if isinstance(ref, str) else None
+
+
+def _error(
+    code: str, message: str, ref: str | None = None, *, retryable: bool = False
+) -> dict[str, object]:
+    frame: dict[str, object] = {"type": "error", "code": code, "message": message, "ref": ref}
+    if retryable:
+        frame["retryable"] = True
+    return frame
+
+
+async def _resync_targets(conn: Connection) -> list[str]:
+    """After a broker outage: every conversation that may have moved, with its state."""
+    principal = conn.principal
+    convs: list[Conversation] = await conn.store.visible_conversations(
+        principal, ids=list(conn.cursors)
+    )
+    for conv in convs:
+        conn.send_frame(conversation_frame(conv))
+    return [c.id for c in convs]

@@ -1,0 +1,90 @@
+"""Shared fixtures: real servers on free ports, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ServerProcess, create_pg_database, drop_pg_database
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (its URL)."""
+    name, url = create_pg_database()
+    yield url
+    drop_pg_database(name)
+
+
+def database_url(backend: str, tmp: Path) -> tuple[str, str | None]:
+    """(url, name to drop) for a new empty database on this backend."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / 'causette.db'}", None
+    name, url = create_pg_database()
+    return url, name
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One causette server per test module and backend, on a new empty database."""
+    tmp = tmp_path_factory.mktemp(f"server-{request.param}")
+    url, pg_name = database_url(request.param, tmp)
+    proc = ServerProcess(database_url=url, workdir=tmp).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
+async def new_agent(
+    database_url: str,
+    *,
+    role: str = "relation",
+    spaces: list[str] | None = None,
+    password: str = "correct horse battery",
+    name: str = "Agent",
+) -> tuple[str, str]:
+    """Create an agent directly in the database: (email, password)."""
+    from agents.accounts import create_agent
+    from chat.db import Database
+
+    email = f"agent-{uuid.uuid4().hex[:10]}@example.com"
+
+    db = Database(database_url)
+    try:
+        await create_agent(
+            db,
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            space_keys=spaces or ["default"],
+        )
+    finally:
+        await db.dispose()
+    return email, password
+
+
+async def new_space(
+    database_url: str, key: str | None = None, origins: list[str] | None = None
+) -> str:
+    from chat.db import Database
+    from chat.spaces import create_space
+
+    key = key or f"s-{uuid.uuid4().hex[:10]}"
+
+    db = Database(database_url)
+    try:
+        await create_space(db, key, key.title(), origins or [])
+    finally:
+        await db.dispose()
+    return key
