@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from agents.presence import Presence
 from chat.broker import broker_from_url
 from chat.context import AppContext
 from chat.db import Database
@@ -48,18 +49,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings.database_url)
         hub = Hub(broker_from_url(settings.redis_url))
         await hub.start()
+        presence = Presence(hub)
+        await presence.start()
         store = Store(db)
         ctx = AppContext(
             settings=settings,
             db=db,
             store=store,
             hub=hub,
-            relay=Relay(store, hub),
+            relay=Relay(store, hub, presence),
             signer=TokenSigner(
                 secret,
                 visitor_ttl=settings.visitor_token_ttl,
                 agent_ttl=settings.agent_token_ttl,
             ),
+            presence=presence,
         )
         log.info(
             "server_started",
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield {"ctx": ctx}
         finally:
+            await presence.stop()
             await hub.stop()
             await db.dispose()
             log.info("server_stopped")

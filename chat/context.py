@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.presence import Presence
 from chat.db import Database
 from chat.hub import Hub
 from chat.relay import Relay
@@ -22,3 +23,4 @@ class AppContext:
     hub: Hub
     relay: Relay
     signer: TokenSigner
+    presence: Presence

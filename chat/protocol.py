@@ -20,6 +20,7 @@ __all__ = [
     "MessageIn",
     "Ping",
     "Resolve",
+    "SetPresence",
     "Typing",
     "dump",
     "error_frame",
@@ -72,7 +73,14 @@ class Ping(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Hello | MessageIn | Typing | Resolve | History | Ping
+class SetPresence(_Frame):
+    """An agent sets its own status; offline is what closing every socket does."""
+
+    type: Literal["presence"]
+    status: Literal["online", "away"]
+
+
+ClientFrame = Hello | MessageIn | Typing | Resolve | History | Ping | SetPresence
 
 _FRAMES: dict[str, type[_Frame]] = {
     "hello": Hello,
@@ -81,6 +89,7 @@ _FRAMES: dict[str, type[_Frame]] = {
     "resolve": Resolve,
     "history": History,
     "ping": Ping,
+    "presence": SetPresence,
 }
 
 

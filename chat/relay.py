@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.presence import Presence
 from chat.clock import iso, utcnow
 from chat.connection import Connection
 from chat.errors import ConversationNotFound, NotAllowed
@@ -20,6 +21,7 @@ from chat.protocol import (
     MessageIn,
     Ping,
     Resolve,
+    SetPresence,
     Typing,
     dump,
     normalize_client_id,
@@ -34,9 +36,10 @@ def _channels(space_id: str, visitor_id: str) -> tuple[str, str]:
 
 
 class Relay:
-    def __init__(self, store: Store, hub: Hub) -> None:
+    def __init__(self, store: Store, hub: Hub, presence: Presence) -> None:
         self.store = store
         self.hub = hub
+        self.presence = presence
 
     async def handle(self, conn: Connection, frame: ClientFrame) -> None:
         if isinstance(frame, MessageIn):
@@ -49,6 +52,10 @@ class Relay:
             await self.history(conn, frame)
         elif isinstance(frame, Ping):
             conn.send_frame({"type": "pong"})
+        elif isinstance(frame, SetPresence):
+            if not isinstance(conn.principal, AgentPrincipal):
+                raise NotAllowed("Only agents have a presence.")
+            self.presence.set_status(conn.principal.id, frame.status)
         else:  # a second hello
             raise NotAllowed("Already signed in on this connection.")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Literal
 
 import structlog
@@ -82,7 +83,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
     received = 0
     close_code = CloseCode.NORMAL
     try:
-        async with ctx.hub.subscription(conn, principal.channels):
+        async with ctx.hub.subscription(conn, principal.channels), _present(ctx, principal):
             await _welcome(ctx, websocket, conn, websocket.state.hello)
             conn.pump_task = asyncio.create_task(conn.pump(), name=f"pump-{conn.id}")
             receiver = asyncio.create_task(_receive(ctx, websocket, conn), name=f"recv-{conn.id}")
@@ -112,6 +113,19 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
             frames_out=conn.sent_frames,
             seconds=round(time.monotonic() - started, 3),
         )
+
+
+@contextlib.asynccontextmanager
+async def _present(ctx: AppContext, principal: Principal) -> AsyncIterator[None]:
+    """An agent with a socket open is present; its last socket closing makes it offline."""
+    if not isinstance(principal, AgentPrincipal):
+        yield
+        return
+    ctx.presence.connected(principal)
+    try:
+        yield
+    finally:
+        ctx.presence.disconnected(principal)
 
 
 async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal | None:
@@ -171,6 +185,16 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
             "agent": {"id": principal.id, "name": principal.name, "role": principal.role},
             "spaces": [{"id": sid, "key": key} for sid, key in sorted(principal.spaces.items())],
             "conversations": [c.summary(principal.spaces[c.space_id]) for c in convs],
+            "presence": [
+                {"agent_id": agent_id, "name": name, "status": status}
+                for agent_id, (name, status) in sorted(
+                    {
+                        agent_id: seen
+                        for space_id in principal.spaces
+                        for agent_id, seen in ctx.presence.agents(space_id).items()
+                    }.items()
+                )
+            ],
             "max_body": ctx.settings.max_body_chars,
         }
         for c in convs:  # agents replay what they resume; the rest is there for `history`

@@ -39,6 +39,7 @@ class ChatClient:
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
         self.welcome: dict[str, Any] = {}
+        self.hello_token = ""
 
     @classmethod
     async def connect(
@@ -51,6 +52,7 @@ class ChatClient:
     ) -> ChatClient:
         ws = await websockets.connect(f"{ws_url}{path}", **connect_kwargs)
         client = cls(ws)
+        client.hello_token = token
         hello: dict[str, Any] = {"type": "hello", "token": token}
         if resume is not None:
             hello["resume"] = resume
