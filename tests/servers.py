@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -10,8 +11,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -36,6 +39,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _run_sync(coro_fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(coro_fn())).result()
+
+
 def create_pg_database() -> tuple[str, str]:
     """A new, empty database on the local PostgreSQL: (name, SQLAlchemy URL)."""
     name = f"causette_t_{uuid.uuid4().hex[:12]}"
@@ -47,7 +56,7 @@ def create_pg_database() -> tuple[str, str]:
         finally:
             await conn.close()
 
-    asyncio.run(go())
+    _run_sync(go)
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     return name, f"{base}/{name}"
 
@@ -60,7 +69,7 @@ def drop_pg_database(name: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(go())
+    _run_sync(go)
 
 
 @dataclass
