@@ -1,0 +1,232 @@
+"""The frames the widget sends about its visitor (context, identify, contact, attributes,
+track), on both backends: what agents of the space hear, what is stored, what is refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chat.identity import identity_signature
+from tests.servers import ServerProcess
+from tests.widget.conftest import connect_agent, make_space, visitor_profile
+from tests.wsclient import ChatClient, visitor_token
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) CausetteTest/1.0"
+
+
+async def visitor(server: ServerProcess, space: str) -> tuple[ChatClient, str]:
+    data = await visitor_token(server.base_url, space)
+    client = await ChatClient.connect(
+        server.ws_url, "/ws/visitor", data["token"], user_agent_header=UA
+    )
+    return client, data["visitor_id"]
+
+
+def context(url: str, **extra: str) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "url": url,
+        "referrer": "",
+        "locale": "fr-FR",
+        "title": "Shop",
+    } | extra
+
+
+async def test_context_reaches_the_agents_of_its_space_only(server: ServerProcess) -> None:
+    space, _ = await make_space(server.database_url, [])
+    other, _ = await make_space(server.database_url, [])
+    agent = await connect_agent(server, space)
+    stranger = await connect_agent(server, other)
+    v, visitor_id = await visitor(server, space)
+
+    await v.send(context("https://shop.example/tea?x=1", referrer="https://search.example/"))
+    frame = await agent.expect("visitor")
+    seen = frame["visitor"]
+    assert seen["id"] == visitor_id
+    assert seen["context"]["url"] == "https://shop.example/tea?x=1"
+    assert seen["context"]["referrer"] == "https://search.example/"
+    assert seen["context"]["locale"] == "fr-FR"
+    assert seen["context"]["user_agent"] == UA  # from the handshake, not from the page
+    assert seen["context"]["updated_at"].endswith("Z")
+
+    # the same context again (a reconnect) is not news; a page change is
+    await v.send(context("https://shop.example/tea?x=1", referrer="https://search.example/"))
+    await v.send(context("https://shop.example/cart", title="Cart"))
+    frame = await agent.expect("visitor")
+    assert frame["visitor"]["context"]["url"] == "https://shop.example/cart"
+    assert frame["visitor"]["context"]["title"] == "Cart"
+
+    # the other space's agent heard nothing: prove its socket is live, then look
+    w, _ = await visitor(server, other)
+    await w.send(context("https://retail.example/"))
+    heard = await stranger.expect("visitor")
+    assert heard["visitor"]["context"]["url"] == "https://retail.example/"
+    assert all(f["visitor"]["id"] != visitor_id for f in stranger.frames if f["type"] == "visitor")
+    profile = await visitor_profile(server.database_url, visitor_id, space)
+    assert profile["context"]["url"] == "https://shop.example/cart"
+    for client in (v, w, agent, stranger):
+        await client.close()
+
+
+async def test_identify_in_each_mode(server: ServerProcess) -> None:
+    off, _ = await make_space(server.database_url, [], identity_mode="off")
+    optional, opt_secret = await make_space(server.database_url, [], identity_mode="optional")
+    enforce, secret = await make_space(server.database_url, [], identity_mode="enforce")
+
+    # off: taken as the site says, never verified
+    agent = await connect_agent(server, off)
+    v, _ = await visitor(server, off)
+    opened = [agent, v]
+    await v.send({"type": "identify", "id": "u-1", "name": "Ada", "email": "ada@example.com"})
+    seen = (await agent.expect("visitor"))["visitor"]
+    assert (seen["external_id"], seen["name"], seen["email"], seen["verified"]) == (
+        "u-1",
+        "Ada",
+        "ada@example.com",
+        False,
+    )
+
+    # optional: a right signature verifies, a wrong one is refused, none is accepted unverified
+    agent = await connect_agent(server, optional)
+    v, _ = await visitor(server, optional)
+    opened += [agent, v]
+    await v.send({"type": "identify", "id": "u-2", "signature": "0" * 64})
+    assert (await v.expect("error"))["code"] == "identity_refused"
+    await v.send(
+        {"type": "identify", "id": "u-2", "signature": identity_signature(opt_secret, "u-2")}
+    )
+    assert (await agent.expect("visitor"))["visitor"]["verified"] is True
+    w, _ = await visitor(server, optional)
+    opened.append(w)
+    await w.send({"type": "identify", "id": "u-3", "name": "Bo"})
+    seen = (await agent.expect("visitor"))["visitor"]
+    assert (seen["external_id"], seen["verified"]) == ("u-3", False)
+
+    # enforce: unsigned or wrongly signed is refused; nothing reaches the agents
+    agent = await connect_agent(server, enforce)
+    v, visitor_id = await visitor(server, enforce)
+    opened += [agent, v]
+    await v.send({"type": "identify", "id": "u-4", "name": "Eve"})
+    refused = await v.expect("error")
+    assert refused["code"] == "identity_refused"
+    await v.send({"type": "identify", "id": "u-4", "signature": identity_signature(secret, "u-5")})
+    assert (await v.expect("error"))["code"] == "identity_refused"
+    signature = identity_signature(secret, "u-4").upper()  # hex in either case
+    await v.send({"type": "identify", "id": "u-4", "name": "Lin", "signature": signature})
+    seen = (await agent.expect("visitor"))["visitor"]
+    assert (seen["id"], seen["external_id"], seen["name"], seen["verified"]) == (
+        visitor_id,
+        "u-4",
+        "Lin",
+        True,
+    )
+    assert len([f for f in agent.frames if f["type"] == "visitor"]) == 1  # refusals say nothing
+    assert secret not in json.dumps(v.frames)
+    profile = await visitor_profile(server.database_url, visitor_id, enforce)
+    assert profile["external_id"] == "u-4" and profile["verified"] is True
+    for client in opened:
+        await client.close()
+
+
+async def test_a_verified_id_moves_to_the_last_visitor_and_is_never_taken_unverified(
+    server: ServerProcess,
+) -> None:
+    space, secret = await make_space(server.database_url, [], identity_mode="optional")
+    signed = {"type": "identify", "id": "user-9", "signature": identity_signature(secret, "user-9")}
+    agent = await connect_agent(server, space)
+    first, first_id = await visitor(server, space)
+    await first.send(signed)
+    await agent.expect("visitor")
+    # an unsigned claim of a verified id gets no id at all
+    squatter, squatter_id = await visitor(server, space)
+    await squatter.send({"type": "identify", "id": "user-9", "name": "Mallory"})
+    seen = (await agent.expect("visitor"))["visitor"]
+    assert (seen["id"], seen["external_id"], seen["verified"]) == (squatter_id, None, False)
+    # the same person on a new device, signed: the id moves there
+    second, second_id = await visitor(server, space)
+    await second.send(signed)
+    seen = (await agent.expect("visitor"))["visitor"]
+    assert (seen["id"], seen["external_id"], seen["verified"]) == (second_id, "user-9", True)
+    old = await visitor_profile(server.database_url, first_id, space)
+    assert old["external_id"] is None
+    for client in (first, squatter, second, agent):
+        await client.close()
+
+
+async def test_attributes_merge_within_bounds(server: ServerProcess) -> None:
+    space, _ = await make_space(server.database_url, [])
+    agent = await connect_agent(server, space)
+    v, visitor_id = await visitor(server, space)
+    await v.send({"type": "attributes", "attributes": {"plan": "gold", "orders": 3, "vip": False}})
+    assert (await agent.expect("visitor"))["visitor"]["attributes"] == {
+        "plan": "gold",
+        "orders": 3,
+        "vip": False,
+    }
+    await v.send({"type": "attributes", "attributes": {"orders": None, "vip": True, "ltv": 12.5}})
+    assert (await agent.expect("visitor"))["visitor"]["attributes"] == {
+        "plan": "gold",
+        "vip": True,
+        "ltv": 12.5,
+    }
+
+    bad = [
+        {"type": "attributes", "attributes": {"nested": {"a": 1}}},
+        {"type": "attributes", "attributes": {"list": [1, 2]}},
+        {"type": "attributes", "attributes": {"bad key!": 1}},
+        {"type": "attributes", "attributes": {"long": "x" * 501}},
+        {"type": "attributes", "attributes": {f"k{i}": i for i in range(51)}},
+        {"type": "track", "event": "x", "props": {f"k{i}": i for i in range(21)}},
+    ]
+    for frame in bad:
+        await v.send(frame)
+        assert (await v.expect("error"))["code"] == "invalid_frame", frame
+    await v.send('{"type":"attributes","attributes":{"n":NaN}}')
+    assert (await v.expect("error"))["code"] == "invalid_frame"
+    # 48 more keys fit in one frame but not on top of the 3 already there
+    await v.send({"type": "attributes", "attributes": {f"k{i}": i for i in range(48)}})
+    error = await v.expect("error")
+    assert (error["code"], "at most 50" in error["message"]) == ("invalid_frame", True)
+    profile = await visitor_profile(server.database_url, visitor_id, space)
+    assert profile["attributes"] == {"plan": "gold", "vip": True, "ltv": 12.5}
+    await v.close()
+    await agent.close()
+
+
+async def test_track_is_passed_on_and_contact_is_stored(server: ServerProcess) -> None:
+    space, _ = await make_space(server.database_url, [])
+    agent = await connect_agent(server, space)
+    v, visitor_id = await visitor(server, space)
+    await v.send({"type": "track", "event": "Viewed product", "props": {"sku": "TEA-1", "n": 2}})
+    track = await agent.expect("track")
+    assert (track["visitor_id"], track["event"], track["props"]) == (
+        visitor_id,
+        "Viewed product",
+        {"sku": "TEA-1", "n": 2},
+    )
+    await v.send({"type": "contact", "email": "not-an-email"})
+    assert (await v.expect("error"))["code"] == "invalid_frame"
+    await v.send({"type": "contact", "name": " Noor ", "email": "noor@example.com"})
+    seen = (await agent.expect("visitor"))["visitor"]
+    assert (seen["name"], seen["email"]) == ("Noor", "noor@example.com")
+    # the message still goes the normal way, into the space's queue, under the typed name
+    ack = await v.say("Please call me back")
+    message = await agent.expect("message", client_id=ack["client_id"])
+    assert message["author"]["name"] == "Noor"
+    await v.close()
+    await agent.close()
+
+
+async def test_agents_cannot_describe_visitors(server: ServerProcess) -> None:
+    space, _ = await make_space(server.database_url, [])
+    agent = await connect_agent(server, space)
+    for frame in (
+        context("https://shop.example/"),
+        {"type": "identify", "id": "x"},
+        {"type": "attributes", "attributes": {"a": 1}},
+        {"type": "track", "event": "e"},
+        {"type": "contact", "name": "n"},
+    ):
+        await agent.send(frame)
+        assert (await agent.expect("error"))["code"] == "not_allowed"
+    await agent.close()
