@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agents.passwords import hash_password, needs_rehash, verify_password
 from chat.clock import as_utc, utcnow
@@ -46,7 +50,7 @@ async def create_agent(
     if len(password) < MIN_PASSWORD_CHARS:
         raise UsageError(f"The password must have at least {MIN_PASSWORD_CHARS} characters.")
     keys = space_keys or ["default"]
-    password_hash = hash_password(password)
+    password_hash = await asyncio.to_thread(hash_password, password)
     agent_id = str(uuid.uuid4())
     async with db.write() as conn:
         rows = await conn.execute(
@@ -82,32 +86,65 @@ async def authenticate(
     """Check a sign-in. A wrong email and a wrong password look the same, and so does the
     lockout after too many failures: it is kept per email, whether or not an agent has it."""
     email = normalize_email(email)[:320]
-    now = utcnow()
     async with db.read() as conn:
         row = (await conn.execute(sa.select(agents).where(agents.c.email == email))).first()
         throttle = (
             await conn.execute(sa.select(login_throttle).where(login_throttle.c.email == email))
         ).first()
-    if throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > now:
+    if _locked(throttle):
         raise AccountLocked()
-    ok = verify_password(row.password_hash if row else None, password) and row is not None
-    failures = 0 if throttle is None or throttle.locked_until else throttle.failures
+    # argon2 is deliberately slow: off the event loop, so sign-ins never stall the sockets
+    hashed = row.password_hash if row is not None else None
+    ok = await asyncio.to_thread(verify_password, hashed, password) and row is not None
+    new_hash = None
+    if ok and hashed is not None and needs_rehash(hashed):
+        new_hash = await asyncio.to_thread(hash_password, password)
+    failures = 0
     async with db.write() as conn:
-        await conn.execute(login_throttle.delete().where(login_throttle.c.email == email))
+        # count under the row's lock: guesses sent in parallel are counted one by one
         if not ok:
-            failures += 1
-            locked = now + timedelta(seconds=lock_seconds) if failures >= max_failures else None
             await conn.execute(
-                login_throttle.insert().values(email=email, failures=failures, locked_until=locked)
+                _insert_ignoring_conflict(db).values(email=email, failures=0, locked_until=None)
             )
-        elif row is not None and needs_rehash(row.password_hash):
+        throttle = (
             await conn.execute(
-                agents.update()
-                .where(agents.c.id == row.id)
-                .values(password_hash=hash_password(password))
+                sa.select(login_throttle).where(login_throttle.c.email == email).with_for_update()
             )
+        ).first()
+        if _locked(throttle):
+            raise AccountLocked()  # a parallel guess locked it meanwhile
+        if not ok:
+            assert throttle is not None
+            failures = 1 if throttle.locked_until else throttle.failures + 1  # an old lock: anew
+            locked = (
+                utcnow() + timedelta(seconds=lock_seconds) if failures >= max_failures else None
+            )
+            await conn.execute(
+                login_throttle.update()
+                .where(login_throttle.c.email == email)
+                .values(failures=failures, locked_until=locked)
+            )
+        else:
+            assert row is not None
+            if throttle is not None:
+                await conn.execute(login_throttle.delete().where(login_throttle.c.email == email))
+            if new_hash is not None:
+                await conn.execute(
+                    agents.update().where(agents.c.id == row.id).values(password_hash=new_hash)
+                )
     if not ok or row is None:
         if failures >= max_failures:
             raise AccountLocked()
         raise BadCredentials()
     return AgentAccount(row.id, row.email, row.name, row.role, row.token_version)
+
+
+def _locked(throttle: Any) -> bool:
+    return bool(
+        throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > utcnow()
+    )
+
+
+def _insert_ignoring_conflict(db: Database) -> Any:
+    insert = sqlite_insert if db.sqlite else pg_insert
+    return insert(login_throttle).on_conflict_do_nothing(index_elements=["email"])

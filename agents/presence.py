@@ -184,6 +184,9 @@ class Presence:
             for node in stale:
                 del self._nodes[node]
             self._recompute()
+            if any(node != self.node_id for node in stale):
+                # a node that died may have stored and acked a message it never published
+                self.hub.resync_all("node_lost")
 
     def _latest(self) -> dict[str, _Seen]:
         latest: dict[str, _Seen] = {}

@@ -6,12 +6,17 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from agents.presence import Presence
+from agents.services import Console, console_routes
 from chat.broker import broker_from_url
 from chat.context import AppContext
+from chat.cors import WidgetCorsMiddleware
 from chat.db import Database
 from chat.http import agent_login, create_visitor, healthz, readyz
 from chat.hub import Hub
@@ -21,6 +26,7 @@ from chat.relay import Relay
 from chat.settings import Settings, load_secret_key
 from chat.store import Store
 from chat.tokens import TokenSigner
+from chat.widget_routes import widget_routes
 from chat.ws import agent_socket, visitor_socket
 
 __all__ = ["create_app"]
@@ -34,8 +40,10 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/api/visitors", create_visitor, methods=["POST"]),
         Route("/api/agents/login", agent_login, methods=["POST"]),
+        *widget_routes(),
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/agent", agent_socket),
+        *console_routes(),
     ]
 
 
@@ -52,19 +60,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         presence = Presence(hub)
         await presence.start()
         store = Store(db)
+        relay = Relay(store, hub, presence)
+        console = Console.build(
+            settings, secret, db=db, store=store, hub=hub, relay=relay, presence=presence
+        )
         ctx = AppContext(
             settings=settings,
             db=db,
             store=store,
             hub=hub,
-            relay=Relay(store, hub, presence),
+            relay=relay,
             signer=TokenSigner(
                 secret,
                 visitor_ttl=settings.visitor_token_ttl,
                 agent_ttl=settings.agent_token_ttl,
             ),
             presence=presence,
+            console=console,
         )
+        await console.start()
         log.info(
             "server_started",
             broker="redis" if settings.redis_url else "memory",
@@ -73,8 +87,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield {"ctx": ctx}
         finally:
+            await console.stop()
             await presence.stop()
             await hub.stop()
+            await store.close()
             await db.dispose()
             log.info("server_stopped")
 
@@ -83,7 +99,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(SecurityHeadersMiddleware),
+            Middleware(WidgetCorsMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_http_body_bytes),
         ],
+        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """404, 405 and friends in the same JSON shape as every other error."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": {"code": code, "message": exc.detail}},
+        status_code=exc.status_code,
+        headers=exc.headers,
     )

@@ -122,8 +122,9 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
+        ws_per_message_deflate=False,  # small frames: compression costs more CPU than it saves
+        ws_ping_interval=settings.heartbeat_seconds,
+        ws_ping_timeout=settings.heartbeat_seconds,
         proxy_headers=True,
         log_config=None,
         access_log=False,
@@ -199,13 +200,39 @@ def space() -> None:
     metavar="URL",
     help="A site origin allowed to embed the widget (repeatable).",
 )
-def space_create(key: str, name: str, origins: tuple[str, ...]) -> None:
+@click.option(
+    "--identity-mode",
+    type=click.Choice(["off", "optional", "enforce"]),
+    default="off",
+    show_default=True,
+    help="How the widget's identify() is checked against the space's secret.",
+)
+@click.option(
+    "--prechat",
+    type=click.Choice(["none", "name", "name_email"]),
+    default="none",
+    show_default=True,
+    help="What the widget asks before the first message.",
+)
+def space_create(
+    key: str, name: str, origins: tuple[str, ...], identity_mode: str, prechat: str
+) -> None:
     """Create a space."""
     from chat.spaces import create_space
 
     settings = _settings()
     _migrate(settings)
-    info = _run(_with_db(settings, create_space, key, name, list(origins)))
+    info = _run(
+        _with_db(
+            settings,
+            create_space,
+            key,
+            name,
+            list(origins),
+            identity_mode=identity_mode,
+            prechat=prechat,
+        )
+    )
     click.echo(f"space {info.key} created; origins: {', '.join(info.origins) or '(own site only)'}")
 
 
@@ -220,8 +247,27 @@ def space_create(key: str, name: str, origins: tuple[str, ...]) -> None:
     help="Replace the allowed origins with these (repeatable).",
 )
 @click.option("--clear-origins", is_flag=True, help="Remove every allowed origin.")
-def space_update(key: str, name: str | None, origins: tuple[str, ...], clear_origins: bool) -> None:
-    """Rename a space or replace its allowed origins."""
+@click.option(
+    "--identity-mode",
+    type=click.Choice(["off", "optional", "enforce"]),
+    default=None,
+    help="How the widget's identify() is checked against the space's secret.",
+)
+@click.option(
+    "--prechat",
+    type=click.Choice(["none", "name", "name_email"]),
+    default=None,
+    help="What the widget asks before the first message.",
+)
+def space_update(
+    key: str,
+    name: str | None,
+    origins: tuple[str, ...],
+    clear_origins: bool,
+    identity_mode: str | None,
+    prechat: str | None,
+) -> None:
+    """Rename a space, replace its allowed origins or change its widget options."""
     from chat.spaces import update_space
 
     if clear_origins and origins:
@@ -229,7 +275,17 @@ def space_update(key: str, name: str | None, origins: tuple[str, ...], clear_ori
     new_origins = [] if clear_origins else (list(origins) if origins else None)
     settings = _settings()
     _migrate(settings)
-    info = _run(_with_db(settings, update_space, key, name=name, origins=new_origins))
+    info = _run(
+        _with_db(
+            settings,
+            update_space,
+            key,
+            name=name,
+            origins=new_origins,
+            identity_mode=identity_mode,
+            prechat=prechat,
+        )
+    )
     click.echo(f"space {info.key} updated; origins: {', '.join(info.origins) or '(own site only)'}")
 
 
@@ -241,7 +297,22 @@ def space_list() -> None:
     settings = _settings()
     _migrate(settings)
     for info in _run(_with_db(settings, list_spaces)):
-        click.echo(f"{info.key}\t{info.name}\t{' '.join(info.origins)}")
+        click.echo(
+            f"{info.key}\t{info.name}\t{' '.join(info.origins)}"
+            f"\tidentity={info.identity_mode}\tprechat={info.prechat}"
+        )
+
+
+@space.command("secret")
+@click.argument("key")
+@click.option("--rotate", is_flag=True, help="Make a new secret; the old one stops working.")
+def space_secret(key: str, rotate: bool) -> None:
+    """Print the secret that signs visitor identities (keep it on your servers)."""
+    from chat.spaces import identity_secret
+
+    settings = _settings()
+    _migrate(settings)
+    click.echo(_run(_with_db(settings, identity_secret, key, rotate=rotate)))
 
 
 @main.command()

@@ -10,15 +10,17 @@ same operation: a ``Sync`` of one conversation from its cursor.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from chat.errors import QueueFull
+from chat.errors import QueueFull, StoreUnavailable
 from chat.events import Event
 from chat.principals import Principal
 from chat.protocol import dump
 from chat.store import Store
+from chat.types import CloseCode
 
 __all__ = ["Connection", "Sync"]
 
@@ -64,9 +66,12 @@ class Connection:
         self._page = page
         self._on_resync = on_resync
         self.cursors: dict[str, int] = {}
+        self.last_written: str | None = None  # where this socket last wrote: Store.append's hint
         self._acked: set[tuple[str, int]] = set()  # own messages: acked, not echoed
         self.overflowed = False
+        self.close_code: int | None = None  # set by a control event: close with this code
         self.sent_frames = 0
+        self.user_agent = ""  # the browser's, as the handshake said: part of a visitor's context
         self.pump_task: asyncio.Task[None] | None = None
 
     # -- producers (never wait) ------------------------------------------------------------
@@ -98,13 +103,26 @@ class Connection:
     # -- the pump --------------------------------------------------------------------------
 
     async def pump(self) -> None:
-        """Send what is queued, in order, until the socket fails or the task is cancelled."""
+        """Send what is queued, in order, until the socket fails or the task is cancelled.
+
+        A gap that cannot be read from the store (the database is away) ends the pump with
+        ``close_code`` 1013: the client reconnects and resumes from its last seq later, which
+        loses nothing, where skipping the gap would."""
+        try:
+            await self._pump()
+        except StoreUnavailable:
+            self.close_code = CloseCode.TRY_AGAIN_LATER
+
+    async def _pump(self) -> None:
         get = self._queue.get
         while True:
             item = await get()
             if isinstance(item, Event):
                 if item.kind == "message":
                     await self._deliver(item)
+                elif item.kind == "control":
+                    if self._closed_by(item.text):
+                        return
                 elif item.origin != self.id:
                     await self._write(item.text)
             elif isinstance(item, _Frame):
@@ -114,6 +132,20 @@ class Connection:
             elif self._on_resync is not None:
                 for conversation_id in await self._on_resync(self):
                     await self._catch_up(conversation_id, None)
+
+    def _closed_by(self, text: str) -> bool:
+        """Whether a control event closes this socket (see chat/events.py)."""
+        try:
+            data = json.loads(text)
+            code = int(data["close"])
+            below = data.get("below_version")
+        except (ValueError, KeyError, TypeError):
+            return False
+        version = getattr(self.principal, "token_version", None)
+        if below is not None and version is not None and version >= int(below):
+            return False  # signed in again since: this socket is already the new session's
+        self.close_code = code
+        return True
 
     def raise_if_overflowed(self) -> None:
         if self.overflowed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agents.presence import Presence
 from chat.db import Database
@@ -11,6 +12,9 @@ from chat.relay import Relay
 from chat.settings import Settings
 from chat.store import Store
 from chat.tokens import TokenSigner
+
+if TYPE_CHECKING:  # agents.services imports endpoints that import this module
+    from agents.services import Console
 
 __all__ = ["AppContext"]
 
@@ -24,3 +28,4 @@ class AppContext:
     relay: Relay
     signer: TokenSigner
     presence: Presence
+    console: Console

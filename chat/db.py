@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,19 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # no pre-ping: it costs a round trip per unit of work; a connection that died is
+        # invalidated by the error it raises, and the next checkout opens a fresh one
+        kwargs: dict[str, Any] = {}
         if self.sqlite:
             kwargs = {"connect_args": {"timeout": 30}}
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800, pool_timeout=10)
+            if make_url(url).get_driver_name() == "asyncpg":
+                # a database host that does not answer fails a unit of work in seconds (as
+                # StoreUnavailable: resend), instead of holding the socket for a minute
+                kwargs["connect_args"] = {"timeout": 5.0}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._forgotten_at = -1.0
         # SQLite has one writer at a time: queue writers here instead of failing on "locked"
         self._write_lock = asyncio.Lock() if self.sqlite else None
         if self.sqlite:
@@ -58,6 +66,18 @@ class Database:
                 yield conn
 
     @contextlib.asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one self-contained write statement. PostgreSQL runs it in
+        autocommit: the statement is its own transaction, with no BEGIN/COMMIT round trips.
+        SQLite takes the ordinary write transaction."""
+        if self.sqlite:
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield conn
@@ -65,6 +85,16 @@ class Database:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
+
+    async def forget_connections(self) -> None:
+        """A pooled connection turned out dead (the server restarted): so may every other.
+        Close the idle ones; the next checkouts open fresh connections. At most once a
+        second, however many requests notice at the same moment."""
+        now = time.monotonic()
+        if now - self._forgotten_at < 1.0:
+            return
+        self._forgotten_at = now
+        await self.engine.dispose()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,6 +9,8 @@ CausetteError
 │   ├── BodyTooLong           body_too_long
 │   ├── ConversationNotFound  conversation_not_found (also "not yours": they look the same)
 │   ├── ConversationResolved  conversation_resolved
+│   ├── VisitorHasOpenConversation  visitor_has_open_conversation (reopen refused)
+│   ├── IdentityRefused       identity_refused (unsigned or wrongly signed identify)
 │   └── NotAllowed            not_allowed
 ├── StoreUnavailable      store_unavailable (retryable: resend with the same client_id)
 ├── AuthError             bad_token / bad_credentials / account_locked (HTTP 401/423, close 1008)
@@ -25,10 +27,12 @@ __all__ = [
     "BadToken",
     "BodyTooLong",
     "CausetteError",
+    "ClientIdTaken",
     "ConversationNotFound",
     "ConversationResolved",
     "EmptyBody",
     "FrameError",
+    "IdentityRefused",
     "InvalidFrame",
     "InvalidJSON",
     "NotAllowed",
@@ -36,6 +40,7 @@ __all__ = [
     "StoreUnavailable",
     "UnknownType",
     "UsageError",
+    "VisitorHasOpenConversation",
 ]
 
 
@@ -89,10 +94,28 @@ class ConversationNotFound(FrameError):
     code = "conversation_not_found"
 
 
+class ClientIdTaken(FrameError):
+    """This client_id belongs to another author's message: make a new one."""
+
+    code = "client_id_taken"
+
+
 class ConversationResolved(FrameError):
     """The conversation is resolved."""
 
     code = "conversation_resolved"
+
+
+class VisitorHasOpenConversation(FrameError):
+    """The visitor has another open conversation: this one cannot be reopened."""
+
+    code = "visitor_has_open_conversation"
+
+
+class IdentityRefused(FrameError):
+    """The identity is not signed, or not signed with this space's secret."""
+
+    code = "identity_refused"
 
 
 class NotAllowed(FrameError):

@@ -13,9 +13,11 @@ _SEP = "\x1f"
 @dataclass(frozen=True, slots=True)
 class Event:
     """``message`` events carry a seq and are delivered in order, once; ``frame`` events
-    (typing, conversation state) are passed on as they come."""
+    (typing, conversation state) are passed on as they come; ``control`` events are for the
+    server, never passed on (``{"close": code, "below_version": n}``: close the socket with
+    this code if its agent token is older than version n, or in any case without it)."""
 
-    kind: Literal["message", "frame"]
+    kind: Literal["message", "frame", "control"]
     conversation_id: str
     seq: int  # 0 for frame events
     origin: str  # the connection that caused it: it gets an ack, not a copy
@@ -38,6 +40,6 @@ def encode(event: Event) -> str:
 
 def decode(payload: str) -> Event:
     kind, conversation_id, seq, origin, client_id, text = payload.split(_SEP, 5)
-    if kind not in ("message", "frame"):
+    if kind not in ("message", "frame", "control"):
         raise ValueError(f"unknown event kind {kind!r}")
     return Event(kind, conversation_id, int(seq), origin, client_id, text)  # type: ignore[arg-type]

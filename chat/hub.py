@@ -84,11 +84,24 @@ class Hub:
         return len({s for members in self._local.values() for s in members})
 
     async def _read(self) -> None:
-        async for item in self.broker.listen():
-            if isinstance(item, Reconnected):
-                self._resync_all(item)
-                continue
-            self._dispatch(item)
+        """Fan the broker's stream out, for as long as the process lives: a stream that
+        fails unexpectedly is logged and opened again, and everyone catches up."""
+        failed = False
+        while True:
+            try:
+                async for item in self.broker.listen():
+                    if failed:
+                        failed = False
+                        self._resync_all(Reconnected(0.0))
+                    if isinstance(item, Reconnected):
+                        self._resync_all(item)
+                        continue
+                    self._dispatch(item)
+                return  # the broker was disconnected
+            except Exception:
+                log.exception("hub_reader_failed")
+                failed = True
+            await asyncio.sleep(1.0)
 
     def _dispatch(self, delivery: Delivery) -> None:
         members = self._local.get(delivery.channel)
@@ -101,6 +114,12 @@ class Hub:
             return
         for subscriber in tuple(members):
             subscriber.offer(event)
+
+    def resync_all(self, reason: str) -> None:
+        """Catch every local connection up from the store (e.g. a node that may have died
+        between a commit and its publish)."""
+        log.info("resync", reason=reason)
+        self._resync_all(Reconnected(0.0))
 
     def _resync_all(self, item: Reconnected) -> None:
         subscribers = {s for members in self._local.values() for s in members}

@@ -37,6 +37,13 @@ spaces = sa.Table(
     sa.Column("key", sa.String(64), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # widget options: HMAC key of signed identities (never sent to a browser), how identities
+    # are checked, and what the pre-chat form asks
+    sa.Column("identity_secret", sa.String(64)),
+    sa.Column("identity_mode", sa.String(16), nullable=False, server_default="off"),
+    sa.Column("prechat", sa.String(16), nullable=False, server_default="none"),
+    sa.CheckConstraint("identity_mode IN ('off', 'optional', 'enforce')", name="identity_mode"),
+    sa.CheckConstraint("prechat IN ('none', 'name', 'name_email')", name="prechat"),
 )
 
 space_origins = sa.Table(
@@ -54,6 +61,12 @@ visitors = sa.Table(
     sa.Column("name", sa.String(200)),
     sa.Column("email", sa.String(320)),
     sa.Column("created_at", Timestamp, nullable=False),
+    # who the site says the visitor is (verified when signed), what it told us, where it is
+    sa.Column("external_id", sa.String(200)),
+    sa.Column("identity_verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("attributes", sa.JSON),
+    sa.Column("context", sa.JSON),
+    sa.UniqueConstraint("space_id", "external_id"),
 )
 
 agents = sa.Table(
@@ -66,6 +79,8 @@ agents = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("token_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Timestamp, nullable=False),
+    # open chats auto-assigned at most at once; 0 keeps the agent out of auto-assignment
+    sa.Column("max_chats", sa.Integer, nullable=False, server_default="5"),
     sa.CheckConstraint("role IN ('admin', 'marketing', 'relation')", name="role"),
 )
 
@@ -96,9 +111,14 @@ conversations = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Column("resolved_at", Timestamp),
+    # routing (agents/routing.py): no assignee means waiting in the space's (or team's) queue
+    sa.Column("assignee_id", Id),
+    sa.Column("team_id", Id),
+    sa.Column("assigned_at", Timestamp),
     sa.CheckConstraint("status IN ('open', 'resolved')", name="status"),
     sa.Index("ix_conversations_space_id_status", "space_id", "status"),
     sa.Index("ix_conversations_visitor_id", "visitor_id"),
+    sa.Index("ix_conversations_assignee_id_status", "assignee_id", "status"),
     # at most one open conversation per visitor, on both backends
     sa.Index(
         "uq_conversations_open_visitor",

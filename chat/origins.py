@@ -31,8 +31,9 @@ def normalize_origin(origin: str) -> str:
 def request_origin(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"origin":
-            text = value.decode("latin-1")
-            return None if text == "null" else text
+            # "null" is an opaque origin (a sandboxed frame, a file): a browser all the same,
+            # and one that matches no allowlist
+            return value.decode("latin-1")
     return None
 
 

@@ -36,7 +36,7 @@ class AgentPrincipal:
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(space_channel(s) for s in sorted(self.spaces))
+        return (*(space_channel(s) for s in sorted(self.spaces)), agent_channel(self.id))
 
 
 Principal = VisitorPrincipal | AgentPrincipal
@@ -48,3 +48,8 @@ def visitor_channel(visitor_id: str) -> str:
 
 def space_channel(space_id: str) -> str:
     return f"s:{space_id}"
+
+
+def agent_channel(agent_id: str) -> str:
+    """One agent's sockets on every node: control events such as "signed out"."""
+    return f"a:{agent_id}"

@@ -13,15 +13,23 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from chat.errors import BodyTooLong, EmptyBody, InvalidFrame, InvalidJSON, UnknownType
 
 __all__ = [
+    "MAX_ATTRIBUTES",
     "PROTOCOL_VERSION",
+    "Attributes",
     "ClientFrame",
+    "Contact",
+    "Context",
     "Hello",
     "History",
+    "Identify",
     "MessageIn",
     "Ping",
+    "Read",
     "Resolve",
     "SetPresence",
+    "Track",
     "Typing",
+    "VisitorFrame",
     "dump",
     "error_frame",
     "parse_client_frame",
@@ -32,7 +40,24 @@ PROTOCOL_VERSION = 1
 _UUID = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 ClientId = Annotated[str, StringConstraints(pattern=_UUID)]
 ConversationId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
-Seq = Annotated[int, Field(ge=0)]
+Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]  # the column's range on every backend
+
+
+def _storable(value: Any) -> bool:
+    """No NUL and no lone surrogate anywhere: PostgreSQL refuses the first, UTF-8 the second."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
 
 
 class _Frame(BaseModel):
@@ -80,9 +105,96 @@ class SetPresence(_Frame):
     status: Literal["online", "away"]
 
 
-ClientFrame = Hello | MessageIn | Typing | Resolve | History | Ping | SetPresence
+class Read(_Frame):
+    """The reader has seen the conversation up to ``seq`` (a read receipt)."""
+
+    type: Literal["read"]
+    conversation_id: ConversationId
+    seq: Seq
+
+
+# -- what the widget tells about its visitor (visitors only; agents of the space hear of it) --
+
+_NO_NUL = r"^[^\x00]*$"
+MAX_ATTRIBUTES = 50
+MAX_TRACK_PROPS = 20
+PageText = Annotated[str, StringConstraints(max_length=2048, pattern=_NO_NUL)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=_NO_NUL)]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=320, pattern=r"^([^@\s\x00]+@[^@\s\x00]+)?$"
+    ),
+]
+AttributeKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
+AttributeValue = (
+    Annotated[str, StringConstraints(max_length=500, pattern=_NO_NUL)]
+    | bool
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | None
+)
+
+
+class Context(_Frame):
+    """Where the visitor is: sent after each hello and on every page change."""
+
+    type: Literal["context"]
+    url: PageText
+    referrer: PageText = ""
+    locale: Annotated[str, StringConstraints(max_length=35, pattern=r"^[A-Za-z0-9_-]*$")] = ""
+    title: Annotated[str, StringConstraints(max_length=300, pattern=_NO_NUL)] = ""
+
+
+class Identify(_Frame):
+    """Who the site says the visitor is; ``signature`` is the hex HMAC-SHA256 of ``id`` keyed
+    with the space's identity secret, computed on the site's server."""
+
+    type: Literal["identify"]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_NUL)]
+    name: Name | None = None
+    email: Email | None = None
+    signature: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+
+
+class Contact(_Frame):
+    """What the visitor typed into the pre-chat or leave-a-message form."""
+
+    type: Literal["contact"]
+    name: Name | None = None
+    email: Email | None = None
+
+
+class Attributes(_Frame):
+    """Custom attributes, merged into the visitor's; a null value removes one."""
+
+    type: Literal["attributes"]
+    attributes: dict[AttributeKey, AttributeValue] = Field(max_length=MAX_ATTRIBUTES)
+
+
+class Track(_Frame):
+    """Something the visitor did on the site, passed on to the agents of the space."""
+
+    type: Literal["track"]
+    event: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_NO_NUL)]
+    props: dict[AttributeKey, AttributeValue] = Field(
+        default_factory=dict, max_length=MAX_TRACK_PROPS
+    )
+
+
+VisitorFrame = Context | Identify | Contact | Attributes | Track
+
+
+ClientFrame = (
+    Hello | MessageIn | Typing | Resolve | History | Ping | SetPresence | Read | VisitorFrame
+)
 
 _FRAMES: dict[str, type[_Frame]] = {
+    "context": Context,
+    "identify": Identify,
+    "contact": Contact,
+    "attributes": Attributes,
+    "track": Track,
     "hello": Hello,
     "message": MessageIn,
     "typing": Typing,
@@ -90,6 +202,7 @@ _FRAMES: dict[str, type[_Frame]] = {
     "history": History,
     "ping": Ping,
     "presence": SetPresence,
+    "read": Read,
 }
 
 
@@ -111,6 +224,8 @@ def parse_client_frame(text: str | bytes, *, max_body_chars: int) -> ClientFrame
     if not isinstance(raw, dict):
         raise InvalidJSON("A frame is a JSON object.")
     ref = frame_ref(raw)
+    if not _storable(raw):
+        raise InvalidFrame("Text may not contain NUL characters or lone surrogates.", ref=ref)
     kind = raw.get("type")
     model = _FRAMES.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -120,7 +235,9 @@ def parse_client_frame(text: str | bytes, *, max_body_chars: int) -> ClientFrame
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "frame"
-        what = "must be a UUID" if first["type"] == "string_pattern_mismatch" else first["msg"]
+        what = first["msg"]
+        if first["type"] == "string_pattern_mismatch":
+            what = "must be a UUID" if where == "client_id" else "is not in the expected format"
         raise InvalidFrame(f"{where}: {what}", ref=ref) from None
     if isinstance(frame, MessageIn):
         if not frame.body.strip():

@@ -6,29 +6,50 @@ only rings the doorbell for receivers that read the truth from the store when in
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Protocol
 
 from agents.presence import Presence
+from agents.receipts import mark_read, read_frame
 from chat.clock import iso, utcnow
 from chat.connection import Connection
 from chat.errors import ConversationNotFound, NotAllowed
 from chat.events import Event
 from chat.hub import Hub
-from chat.principals import AgentPrincipal, VisitorPrincipal, space_channel, visitor_channel
+from chat.logging import get_logger
+from chat.principals import (
+    AgentPrincipal,
+    Principal,
+    VisitorPrincipal,
+    space_channel,
+    visitor_channel,
+)
+from chat.profiles import Profiles, VisitorProfile
 from chat.protocol import (
     ClientFrame,
     History,
     MessageIn,
     Ping,
+    Read,
     Resolve,
     SetPresence,
+    Track,
     Typing,
+    VisitorFrame,
     dump,
     normalize_client_id,
 )
 from chat.store import Conversation, Store, StoredMessage
 
-__all__ = ["Relay"]
+__all__ = ["MessageListener", "Relay"]
+
+log = get_logger("causette.relay")
+
+
+class MessageListener(Protocol):
+    """Told of every new message once it is stored and published (routing, read marks)."""
+
+    async def message_stored(self, principal: Principal, message: StoredMessage) -> None: ...
 
 
 def _channels(space_id: str, visitor_id: str) -> tuple[str, str]:
@@ -40,6 +61,8 @@ class Relay:
         self.store = store
         self.hub = hub
         self.presence = presence
+        self.profiles = Profiles(store.db)
+        self.listeners: list[MessageListener] = []
 
     async def handle(self, conn: Connection, frame: ClientFrame) -> None:
         if isinstance(frame, MessageIn):
@@ -56,27 +79,39 @@ class Relay:
             if not isinstance(conn.principal, AgentPrincipal):
                 raise NotAllowed("Only agents have a presence.")
             self.presence.set_status(conn.principal.id, frame.status)
+        elif isinstance(frame, Read):
+            await self.read(conn, frame)
+        elif isinstance(frame, VisitorFrame):
+            await self.visitor_update(conn, frame)
         else:  # a second hello
             raise NotAllowed("Already signed in on this connection.")
 
     async def message(self, conn: Connection, frame: MessageIn) -> None:
         client_id = normalize_client_id(frame.client_id)
         result = await self.store.append(
-            conn.principal, frame.conversation_id, client_id, frame.body
+            conn.principal, frame.conversation_id, client_id, frame.body, hint=conn.last_written
         )
         msg = result.message
+        conn.last_written = msg.conversation_id
         conn.acked(msg.conversation_id, msg.seq)
         conn.send_frame(
             {
                 "type": "ack",
-                "client_id": client_id,
+                "client_id": frame.client_id,  # as sent: the client matches acks by it
                 "conversation_id": msg.conversation_id,
                 "seq": msg.seq,
                 "id": str(msg.id),
             }
         )
+        # a resend is published again: the node that stored it may have died before it could
+        # publish; receivers that have it drop the repeat by seq
+        self.publish_message(conn.id, msg)
         if not result.duplicate:
-            self.publish_message(conn.id, msg)
+            for listener in self.listeners:
+                try:
+                    await listener.message_stored(conn.principal, msg)
+                except Exception:  # the message is stored and acked: never fail the sender
+                    log.exception("message_listener_failed")
 
     def publish_message(self, origin: str, msg: StoredMessage) -> None:
         event = Event(
@@ -134,6 +169,50 @@ class Relay:
             }
         )
 
+    async def read(self, conn: Connection, frame: Read) -> None:
+        """A read receipt: stored per reader, told to the agents of the space (and, for an
+        agent's, to the visitor)."""
+        conv = await self._known(conn, frame.conversation_id)
+        seq = min(frame.seq, conv.last_seq)
+        if seq <= 0 or not await mark_read(self.store.db, conn.principal, conv.id, seq):
+            return
+        text = dump(read_frame(conn.principal, conv.id, seq))
+        channels: tuple[str, ...] = (space_channel(conv.space_id),)
+        if isinstance(conn.principal, AgentPrincipal):
+            channels = _channels(conv.space_id, conv.visitor_id)
+        self.hub.publish(channels, Event("frame", conv.id, 0, conn.id, "", text))
+
+    async def visitor_update(self, conn: Connection, frame: VisitorFrame) -> None:
+        """Context, identity, contact, attributes, events: from a visitor, to the agents of its
+        space only, as one ``visitor`` frame with the whole profile when it changed."""
+        visitor = conn.principal
+        if not isinstance(visitor, VisitorPrincipal):
+            raise NotAllowed("Only visitors describe themselves.")
+        if isinstance(frame, Track):  # passed on live, not stored
+            text = dump(
+                {
+                    "type": "track",
+                    "visitor_id": visitor.id,
+                    "conversation_id": conn.last_written,
+                    "event": frame.event,
+                    "props": frame.props,
+                    "at": iso(utcnow()),
+                }
+            )
+            event = Event("frame", conn.last_written or "", 0, conn.id, "", text)
+            self.hub.publish((space_channel(visitor.space_id),), event)
+            return
+        profile = await self.profiles.apply(visitor, frame, user_agent=conn.user_agent)
+        if profile is not None:
+            if profile.name != visitor.name:  # this socket's next messages and typing say so
+                conn.principal = dataclasses.replace(visitor, name=profile.name)
+            self.publish_visitor(conn.id, profile)
+
+    def publish_visitor(self, origin: str, profile: VisitorProfile) -> None:
+        text = dump(profile.frame())
+        event = Event("frame", profile.conversation_id or "", 0, origin, "", text)
+        self.hub.publish((space_channel(profile.space_id),), event)
+
     async def _known(self, conn: Connection, conversation_id: str) -> Conversation:
         return await self.store.conversation(conn.principal, conversation_id)
 
@@ -146,4 +225,6 @@ def conversation_frame(conv: Conversation) -> dict[str, Any]:
         "visitor_id": conv.visitor_id,
         "last_seq": conv.last_seq,
         "updated_at": iso(conv.updated_at or utcnow()),
+        "assignee_id": conv.assignee_id,
+        "team_id": conv.team_id,
     }

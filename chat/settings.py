@@ -29,11 +29,15 @@ class Settings(BaseSettings):
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
     send_queue_size: int = 512
-    heartbeat_seconds: float = 25.0
+    heartbeat_seconds: float = 25.0  # WebSocket ping interval, and how long a pong may take
     replay_page: int = 200
 
     login_max_failures: int = 5
     login_lock_seconds: int = 15 * 60
+
+    # the agent console
+    session_ttl: int = 60 * 60 * 12  # the console's sign-in cookie
+    agent_offline_grace_seconds: float = 120.0  # then an offline agent's open chats are requeued
 
     log_level: str = "info"
     log_format: str | None = None  # "json" or "console"; default: console on a terminal

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 
@@ -14,9 +16,28 @@ from chat.errors import UsageError
 from chat.models import space_origins, spaces
 from chat.origins import normalize_origin
 
-__all__ = ["SpaceInfo", "create_space", "list_spaces", "update_space"]
+__all__ = [
+    "IDENTITY_MODES",
+    "PRECHAT_FORMS",
+    "IdentityMode",
+    "Prechat",
+    "SpaceInfo",
+    "WidgetOptions",
+    "create_space",
+    "identity_secret",
+    "list_spaces",
+    "update_space",
+    "widget_options",
+]
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+# off: identify() is taken as the site says; optional: a signature, when given, must be right;
+# enforce: every identify() must be signed
+IdentityMode = Literal["off", "optional", "enforce"]
+Prechat = Literal["none", "name", "name_email"]  # what the widget asks before the first message
+IDENTITY_MODES: tuple[str, ...] = get_args(IdentityMode)
+PRECHAT_FORMS: tuple[str, ...] = get_args(Prechat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +46,18 @@ class SpaceInfo:
     key: str
     name: str
     origins: tuple[str, ...]
+    identity_mode: str = "off"
+    prechat: str = "none"
+
+
+def new_identity_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise UsageError(f"Unknown {what} {value!r}: choose one of {', '.join(allowed)}.")
+    return value
 
 
 def _origins(values: list[str]) -> list[str]:
@@ -34,7 +67,15 @@ def _origins(values: list[str]) -> list[str]:
         raise UsageError(str(exc)) from None
 
 
-async def create_space(db: Database, key: str, name: str, origins: list[str]) -> SpaceInfo:
+async def create_space(
+    db: Database,
+    key: str,
+    name: str,
+    origins: list[str],
+    *,
+    identity_mode: str = "off",
+    prechat: str = "none",
+) -> SpaceInfo:
     if not KEY_RE.match(key):
         raise UsageError(
             f"Invalid space key {key!r}: lower-case letters, digits, '-' and '_', up to 64."
@@ -42,25 +83,46 @@ async def create_space(db: Database, key: str, name: str, origins: list[str]) ->
     if not name.strip():
         raise UsageError("The name is empty.")
     clean = _origins(origins)
+    _choice(identity_mode, IDENTITY_MODES, "identity mode")
+    _choice(prechat, PRECHAT_FORMS, "pre-chat form")
     space_id = str(uuid.uuid4())
     async with db.write() as conn:
         if (await conn.execute(sa.select(spaces.c.id).where(spaces.c.key == key))).first():
             raise UsageError(f"The space {key!r} already exists.")
         await conn.execute(
-            spaces.insert().values(id=space_id, key=key, name=name.strip(), created_at=utcnow())
+            spaces.insert().values(
+                id=space_id,
+                key=key,
+                name=name.strip(),
+                created_at=utcnow(),
+                identity_secret=new_identity_secret(),
+                identity_mode=identity_mode,
+                prechat=prechat,
+            )
         )
         if clean:
             await conn.execute(
                 space_origins.insert(), [{"space_id": space_id, "origin": o} for o in clean]
             )
-    return SpaceInfo(space_id, key, name.strip(), tuple(clean))
+    return SpaceInfo(space_id, key, name.strip(), tuple(clean), identity_mode, prechat)
 
 
 async def update_space(
-    db: Database, key: str, *, name: str | None, origins: list[str] | None
+    db: Database,
+    key: str,
+    *,
+    name: str | None,
+    origins: list[str] | None,
+    identity_mode: str | None = None,
+    prechat: str | None = None,
 ) -> SpaceInfo:
-    """Rename a space and/or replace its origin allowlist."""
+    """Rename a space, replace its origin allowlist, change its widget options."""
     clean = _origins(origins) if origins is not None else None
+    options = {
+        "identity_mode": _choice(identity_mode, IDENTITY_MODES, "identity mode"),
+        "prechat": _choice(prechat, PRECHAT_FORMS, "pre-chat form"),
+    }
+    options = {k: v for k, v in options.items() if v is not None}
     async with db.write() as conn:
         row = (await conn.execute(sa.select(spaces).where(spaces.c.key == key))).first()
         if row is None:
@@ -71,6 +133,8 @@ async def update_space(
             await conn.execute(
                 spaces.update().where(spaces.c.id == row.id).values(name=name.strip())
             )
+        if options:
+            await conn.execute(spaces.update().where(spaces.c.id == row.id).values(**options))
         if clean is not None:
             await conn.execute(space_origins.delete().where(space_origins.c.space_id == row.id))
             if clean:
@@ -90,4 +154,49 @@ async def list_spaces(db: Database, key: str | None = None) -> list[SpaceInfo]:
     by_space: dict[str, list[str]] = {}
     for o in origin_rows:
         by_space.setdefault(o.space_id, []).append(o.origin)
-    return [SpaceInfo(r.id, r.key, r.name, tuple(sorted(by_space.get(r.id, [])))) for r in rows]
+    return [
+        SpaceInfo(
+            r.id, r.key, r.name, tuple(sorted(by_space.get(r.id, []))), r.identity_mode, r.prechat
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class WidgetOptions:
+    space_id: str
+    identity_mode: str
+    prechat: str
+
+
+async def widget_options(db: Database, key: str) -> WidgetOptions | None:
+    """What the widget needs to know of a space before it shows a form (no secret)."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(spaces.c.id, spaces.c.identity_mode, spaces.c.prechat).where(
+                    spaces.c.key == key
+                )
+            )
+        ).first()
+    return WidgetOptions(row.id, row.identity_mode, row.prechat) if row else None
+
+
+async def identity_secret(db: Database, key: str, *, rotate: bool = False) -> str:
+    """The space's identity secret, made anew first if ``rotate``: signatures made with the old
+    one stop working at once."""
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                sa.select(spaces.c.id, spaces.c.identity_secret).where(spaces.c.key == key)
+            )
+        ).first()
+        if row is None:
+            raise UsageError(f"No such space: {key}")
+        secret = row.identity_secret
+        if rotate or not secret:
+            secret = new_identity_secret()
+            await conn.execute(
+                spaces.update().where(spaces.c.id == row.id).values(identity_secret=secret)
+            )
+    return str(secret)

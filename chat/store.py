@@ -20,13 +20,24 @@ from chat.clock import as_utc, iso, utcnow
 from chat.db import Database
 from chat.errors import (
     BadToken,
+    ClientIdTaken,
     ConversationNotFound,
     ConversationResolved,
     StoreUnavailable,
+    VisitorHasOpenConversation,
 )
-from chat.models import agent_spaces, agents, conversations, messages, spaces, visitors
+from chat.models import (
+    agent_spaces,
+    agents,
+    conversations,
+    messages,
+    spaces,
+    visitors,
+)
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
+from chat.profiles import Profiles, VisitorProfile
 from chat.types import AuthorKind, ConversationStatus
+from chat.writer import BatchWriter, Pending
 
 __all__ = ["Conversation", "Store", "StoredMessage"]
 
@@ -67,6 +78,8 @@ class Conversation:
     last_seq: int
     created_at: datetime
     updated_at: datetime
+    assignee_id: str | None = None  # None: waiting in the queue (see agents/routing.py)
+    team_id: str | None = None
 
     def summary(self, space_key: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -76,6 +89,8 @@ class Conversation:
             "last_seq": self.last_seq,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
+            "assignee_id": self.assignee_id,
+            "team_id": self.team_id,
         }
         if space_key is not None:
             out["space"] = space_key
@@ -101,6 +116,8 @@ def _conversation(row: Any) -> Conversation:
         last_seq=row.last_seq,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        assignee_id=row.assignee_id,
+        team_id=row.team_id,
     )
 
 
@@ -155,6 +172,10 @@ def _message(row: Any) -> StoredMessage:
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.writer = BatchWriter(db)
+
+    async def close(self) -> None:
+        await self.writer.close()
 
     # -- spaces and principals -------------------------------------------------------------
 
@@ -209,6 +230,15 @@ class Store:
             spaces=space_map,
         )
 
+    async def visitor_profile(self, principal: Principal, visitor_id: str) -> VisitorProfile | None:
+        """A visitor's identity, attributes and context, if the principal may see them: an
+        agent, the visitors of its spaces; a visitor, itself. None otherwise."""
+        if isinstance(principal, VisitorPrincipal):
+            if visitor_id != principal.id:
+                return None
+            return await Profiles(self.db).get(visitor_id, [principal.space_id])
+        return await Profiles(self.db).get(visitor_id, list(principal.spaces))
+
     # -- conversations ---------------------------------------------------------------------
 
     @staticmethod
@@ -241,7 +271,7 @@ class Store:
         wanted = conversations.c.status == "open"
         if ids:
             wanted = sa.or_(wanted, conversations.c.id.in_(list(ids)))
-        async with self.db.read() as conn:
+        async with _ReadUnit(self.db) as conn:
             rows = await conn.execute(
                 sa.select(conversations)
                 .where(self._visible(principal), wanted)
@@ -253,7 +283,7 @@ class Store:
     async def messages_after(
         self, conversation_id: str, after_seq: int, limit: int
     ) -> list[StoredMessage]:
-        async with self.db.read() as conn:
+        async with _ReadUnit(self.db) as conn:  # catch-up: a failure means "resume later"
             rows = await conn.execute(
                 sa.select(*_MESSAGE_COLUMNS)
                 .select_from(_MESSAGE_FROM)
@@ -289,6 +319,26 @@ class Store:
             raise ConversationNotFound()
         return _conversation(row)
 
+    async def reopen(self, agent: AgentPrincipal, conversation_id: str) -> Conversation:
+        """Open a resolved conversation again, keeping its assignee. A visitor has one open
+        conversation at most: if it has started another, this raises VisitorHasOpenConversation."""
+        now = utcnow()
+        try:
+            async with self._unit() as conn:
+                row = (
+                    await conn.execute(
+                        conversations.update()
+                        .where(conversations.c.id == conversation_id, self._visible(agent))
+                        .values(status="open", resolved_at=None, updated_at=now)
+                        .returning(*conversations.c)
+                    )
+                ).first()
+        except IntegrityError:
+            raise VisitorHasOpenConversation() from None
+        if row is None:
+            raise ConversationNotFound()
+        return _conversation(row)
+
     # -- messages --------------------------------------------------------------------------
 
     async def append(
@@ -297,14 +347,63 @@ class Store:
         conversation_id: str | None,
         client_id: str,
         body: str,
+        hint: str | None = None,
+    ) -> AppendResult:
+        """Store one message, or find the one already stored under this client_id (see
+        ``_append_once``). A pooled connection to a database server that has restarted since
+        fails once: the pool is then emptied and, appending being idempotent on client_id,
+        the message retried once on a fresh connection rather than refused to its sender."""
+        try:
+            return await self._append_once(principal, conversation_id, client_id, body, hint)
+        except StoreUnavailable as exc:
+            if not _lost_connection(exc):
+                raise
+        await self.db.forget_connections()
+        return await self._append_once(principal, conversation_id, client_id, body, hint)
+
+    async def _append_once(
+        self,
+        principal: Principal,
+        conversation_id: str | None,
+        client_id: str,
+        body: str,
+        hint: str | None = None,
     ) -> AppendResult:
         """Store one message, or find the one already stored under this client_id.
+
+        The common case takes one statement on PostgreSQL, two on SQLite (``_append_fast``):
+        an open conversation the sender may write to, named by the frame or, for a visitor,
+        by ``hint`` (the conversation its connection last wrote to), and a client_id not seen
+        before. Everything else (a first message, a duplicate, a resolved or foreign
+        conversation) takes the general path below, which also says what went wrong.
 
         The seq comes from the conversation row, incremented in the same transaction as the
         insert: on PostgreSQL the row lock orders concurrent writers, on SQLite the single
         writer does. A duplicate client_id racing on two connections meets the unique
         constraint, and the loser reads back the winner's message.
         """
+        target = conversation_id or hint
+        if target is not None:
+            fast = await self.writer.append(
+                Pending(target, client_id, principal.kind, principal.id, body)
+            )
+            if fast is not None:
+                return AppendResult(
+                    StoredMessage(
+                        id=fast.id,
+                        conversation_id=target,
+                        space_id=fast.space_id,
+                        visitor_id=fast.visitor_id,
+                        seq=fast.seq,
+                        client_id=client_id,
+                        author_kind=principal.kind,  # type: ignore[arg-type]
+                        author_id=principal.id,
+                        author_name=principal.name,
+                        body=body,
+                        created_at=fast.created_at,
+                    ),
+                    duplicate=False,
+                )
         for _attempt in range(3):
             try:
                 async with self._unit() as conn:
@@ -334,7 +433,11 @@ class Store:
         if conversation_id is not None and isinstance(principal, AgentPrincipal):
             query = query.where(messages.c.conversation_id == conversation_id)
         row = (await conn.execute(query.limit(1))).first()
-        return _message(row) if row else None
+        if row is None:
+            return None
+        if row.author_id != principal.id:
+            raise ClientIdTaken(ref=client_id)
+        return _message(row)
 
     async def _target(
         self, conn: AsyncConnection, principal: Principal, conversation_id: str | None
@@ -451,11 +554,41 @@ class Store:
         return _WriteUnit(self.db)
 
 
+def _lost_connection(exc: StoreUnavailable) -> bool:
+    """Whether the store failed on a connection that had been working (its server went away
+    since), rather than on a server that refuses connections or does not answer."""
+    cause = exc.__cause__
+    if isinstance(cause, DBAPIError):
+        return bool(cause.connection_invalidated)
+    return cause is not None and not isinstance(cause, OSError)  # the driver's "closed"
+
+
+class _ReadUnit:
+    """A read whose connection failures surface as StoreUnavailable."""
+
+    def __init__(self, db: Database) -> None:
+        self._cm = db.read()
+
+    async def __aenter__(self) -> AsyncConnection:
+        try:
+            return await self._cm.__aenter__()
+        except (DBAPIError, OSError) as exc:
+            raise StoreUnavailable() from exc
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            await self._cm.__aexit__(exc_type, exc, tb)
+        except (DBAPIError, OSError) as failure:
+            raise StoreUnavailable() from failure
+        if isinstance(exc, (DBAPIError, OSError)):  # raised by a query inside the unit
+            raise StoreUnavailable() from exc
+
+
 class _WriteUnit:
     """A write transaction whose connection failures surface as StoreUnavailable."""
 
-    def __init__(self, db: Database) -> None:
-        self._cm = db.write()
+    def __init__(self, db: Database, *, single_statement: bool = False) -> None:
+        self._cm = db.statement() if single_statement and not db.sqlite else db.write()
 
     async def __aenter__(self) -> AsyncConnection:
         try:

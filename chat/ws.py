@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat.connection import Connection
@@ -79,6 +80,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         page=ctx.settings.replay_page,
         on_resync=_resync_targets,
     )
+    conn.user_agent = websocket.headers.get("user-agent", "")[:512]
     structlog.contextvars.bind_contextvars(conn_id=conn.id, kind=kind, principal_id=principal.id)
     received = 0
     close_code = CloseCode.NORMAL
@@ -100,6 +102,11 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
             if conn.overflowed:
                 close_code = CloseCode.TRY_AGAIN_LATER
                 log.warning("ws_queue_full")
+            elif conn.close_code is not None:
+                close_code = CloseCode(conn.close_code)
+    except (StoreUnavailable, DBAPIError):
+        log.warning("ws_welcome_store_unavailable")
+        close_code = CloseCode.TRY_AGAIN_LATER
     except (WebSocketDisconnect, OSError, RuntimeError):
         close_code = CloseCode.GOING_AWAY
     finally:
@@ -145,6 +152,12 @@ async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal
         else:
             agent = ctx.signer.read_agent(frame.token)
             principal = await ctx.store.agent_principal(agent.agent_id, agent.token_version)
+    except (StoreUnavailable, DBAPIError, OSError):
+        # the token may be fine: the database is not. Come back later, keep the token
+        log.warning("ws_hello_store_unavailable", kind=kind)
+        with contextlib.suppress(Exception):
+            await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="store_unavailable")
+        return None
     except (TimeoutError, CausetteError, KeyError) as exc:
         code = getattr(exc, "code", "hello_timeout")
         log.info("ws_hello_refused", kind=kind, code=code)
@@ -208,7 +221,8 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
                 error_frame("conversation_not_found", "No such conversation.", conversation_id)
             )
             continue
-        conn.cursors[conversation_id] = seq
+        # a cursor past the end would hide the next messages: never ahead of the store
+        conn.cursors[conversation_id] = min(seq, visible[conversation_id].last_seq)
     for conversation_id in replay:
         conn.sync(conversation_id)
 
@@ -237,7 +251,9 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> i
             conn.send_frame(_error(exc.code, exc.message, _ref(frame), retryable=True))
         except Exception:
             log.exception("frame_failed")
-            conn.send_frame(_error("internal_error", "Something went wrong; try again."))
+            conn.send_frame(
+                _error("internal_error", "Something went wrong; try again.", _ref(frame))
+            )
 
 
 def _ref(frame: object) -> str | None:

@@ -128,6 +128,10 @@ class RespConnection:
         for _ in range(n):
             await self.read_one()
 
+    def abort(self) -> None:
+        """Drop the connection at once: its reader sees the end of the stream."""
+        self._writer.transport.abort()
+
     async def close(self) -> None:
         self._writer.close()
         try:
