@@ -1,0 +1,385 @@
+"""The console's conversation endpoints: the inbox, one conversation, and what agents do to
+it (claim, transfer, notes, tags, resolve, reopen).
+
+Messages themselves go over the agent's WebSocket (acks, order, resume); everything here is
+about the conversation around them. A conversation outside the agent's spaces is "not
+found", whatever the call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import StringConstraints, model_validator
+
+from agents.inbox import VIEWS, Filters, Inbox
+from agents.models import conversation_tags, notes
+from agents.receipts import marks_for
+from agents.rest import Body, Call, Op, Param
+from agents.routing import Router
+from agents.session import ApiError
+from agents.teams import space_id_of
+from chat.clock import as_utc, iso, utcnow
+from chat.events import Event
+from chat.models import agents
+from chat.principals import AgentPrincipal, space_channel
+from chat.protocol import dump
+from chat.store import Conversation
+
+__all__ = ["OPS"]
+
+MAX_TAGS = 20
+TAG_RE = re.compile(r"^[\w][\w .:-]{0,39}$")
+HISTORY = 200
+
+
+class Transfer(Body):
+    agent_id: str | None = None
+    team_id: str | None = None
+
+    @model_validator(mode="after")
+    def one_target(self) -> Transfer:
+        if (self.agent_id is None) == (self.team_id is None):
+            raise ValueError("name either an agent_id or a team_id")
+        return self
+
+
+class NewNote(Body):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class NewTag(Body):
+    tag: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+def _router(call: Call) -> Router:
+    return call.ctx.console.router  # type: ignore[no-any-return]
+
+
+async def _entry(call: Call, conversation_id: str) -> dict[str, Any]:
+    entry = await Inbox(call.ctx.db).one(call.me, conversation_id)
+    if entry is None:
+        raise ApiError(404, "conversation_not_found", "No such conversation.")
+    return entry
+
+
+def _publish_space(call: Call, conv: Conversation, frame: dict[str, Any]) -> None:
+    """To the agents of the conversation's space only: never on the visitor's channel."""
+    event = Event("frame", conv.id, 0, "", "", dump(frame))
+    call.ctx.hub.publish([space_channel(conv.space_id)], event)
+
+
+# -- the inbox -----------------------------------------------------------------------------
+
+
+async def inbox_counts(call: Call) -> dict[str, Any]:
+    return {"counts": await Inbox(call.ctx.db).counts(call.me)}
+
+
+async def list_conversations(call: Call) -> dict[str, Any]:
+    view = call.query("view", "mine")
+    status = call.query("status", "open")
+    if view not in VIEWS:
+        raise ApiError(400, "invalid_request", f"view: one of {', '.join(VIEWS)}")
+    if status not in ("open", "resolved", "any"):
+        raise ApiError(400, "invalid_request", "status: open, resolved or any")
+    space = call.query("space")
+    try:
+        limit = int(call.query("limit", "50") or 50)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "limit: a number") from None
+    filters = Filters(
+        view=view,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        text=(call.query("q") or "").strip()[:200] or None,
+        tag=(call.query("tag") or "").strip()[:40] or None,
+        visitor=(call.query("visitor") or "").strip()[:320] or None,
+        space_id=space_id_of(call.me, space) if space else None,
+        limit=limit,
+    )
+    return {"conversations": await Inbox(call.ctx.db).entries(call.me, filters)}
+
+
+# -- one conversation ----------------------------------------------------------------------
+
+
+async def get_conversation(call: Call) -> dict[str, Any]:
+    me = call.me
+    ctx = call.ctx
+    entry = await _entry(call, call.path("conversation_id"))
+    conv_id = entry["id"]
+    history = await ctx.store.messages_before(conv_id, None, HISTORY)
+    profile = await ctx.store.visitor_profile(me, entry["visitor"]["id"])
+    marks = (await marks_for(ctx.db, [conv_id])).get(conv_id, [])
+    return {
+        "conversation": entry,
+        "visitor": profile.public() if profile is not None else entry["visitor"],
+        "messages": [m.frame() for m in history],
+        "notes": await _notes(call, conv_id),
+        "reads": [
+            {
+                "reader": {"kind": m.reader_kind, "id": m.reader_id},
+                "seq": m.last_read_seq,
+                "at": iso(as_utc(m.updated_at)),
+            }
+            for m in marks
+        ],
+    }
+
+
+async def _notes(call: Call, conversation_id: str) -> list[dict[str, Any]]:
+    async with call.ctx.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(notes, agents.c.name.label("author_name"))
+                .select_from(notes.outerjoin(agents, agents.c.id == notes.c.author_id))
+                .where(
+                    notes.c.conversation_id == conversation_id,
+                    notes.c.space_id.in_(list(call.me.spaces)),
+                )
+                .order_by(notes.c.id)
+            )
+        ).all()
+    return [
+        _note(r.id, conversation_id, r.author_id, r.author_name, r.body, r.created_at) for r in rows
+    ]
+
+
+def _note(
+    note_id: int, conversation_id: str, author_id: str | None, name: str | None, body: str, at: Any
+) -> dict[str, Any]:
+    return {
+        "id": str(note_id),
+        "conversation_id": conversation_id,
+        "author": {"kind": "agent", "id": author_id, "name": name},
+        "body": body,
+        "created_at": iso(as_utc(at)),
+    }
+
+
+async def claim(call: Call) -> dict[str, Any]:
+    await _router(call).claim(call.me, call.path("conversation_id"))
+    return await _entry(call, call.path("conversation_id"))
+
+
+async def transfer(call: Call) -> dict[str, Any]:
+    body: Transfer = call.body
+    await _router(call).transfer(
+        call.me, call.path("conversation_id"), to_agent=body.agent_id, to_team=body.team_id
+    )
+    return await _entry(call, call.path("conversation_id"))
+
+
+async def unassign(call: Call) -> dict[str, Any]:
+    conv = await _router(call).unassign(call.me, call.path("conversation_id"))
+    await _router(call).drain(conv.space_id)
+    return await _entry(call, conv.id)
+
+
+async def resolve(call: Call) -> dict[str, Any]:
+    conv = await call.ctx.store.resolve(call.me, call.path("conversation_id"))
+    call.ctx.relay.publish_state(conv)
+    await _router(call).drain(conv.space_id)  # a seat came free
+    return await _entry(call, conv.id)
+
+
+async def reopen(call: Call) -> dict[str, Any]:
+    conv = await call.ctx.store.reopen(call.me, call.path("conversation_id"))
+    call.ctx.relay.publish_state(conv)
+    return await _entry(call, conv.id)
+
+
+async def add_note(call: Call) -> dict[str, Any]:
+    me: AgentPrincipal = call.me
+    conv = await call.ctx.store.conversation(me, call.path("conversation_id"))
+    body: NewNote = call.body
+    if not body.body.strip():
+        raise ApiError(400, "empty_body", "The note is empty.")
+    now = utcnow()
+    async with call.ctx.db.write() as conn:
+        note_id = (
+            await conn.execute(
+                notes.insert()
+                .values(
+                    conversation_id=conv.id,
+                    space_id=conv.space_id,
+                    author_id=me.id,
+                    body=body.body,
+                    created_at=now,
+                )
+                .returning(notes.c.id)
+            )
+        ).scalar_one()
+    note = _note(note_id, conv.id, me.id, me.name, body.body, now)
+    _publish_space(call, conv, {"type": "note", "conversation_id": conv.id, "note": note})
+    return note
+
+
+async def _tags(call: Call, conv: Conversation) -> dict[str, Any]:
+    tags = (await Inbox(call.ctx.db).tags_of([conv.id])).get(conv.id, [])
+    frame = {"type": "tags", "conversation_id": conv.id, "tags": tags}
+    _publish_space(call, conv, frame)
+    return frame
+
+
+async def add_tag(call: Call) -> dict[str, Any]:
+    conv = await call.ctx.store.conversation(call.me, call.path("conversation_id"))
+    body: NewTag = call.body
+    tag = body.tag.lower()
+    if not TAG_RE.match(tag):
+        raise ApiError(400, "invalid_tag", "A tag is letters, digits, spaces, '.', ':' or '-'.")
+    async with call.ctx.db.write() as conn:
+        existing = list(
+            (
+                await conn.execute(
+                    sa.select(conversation_tags.c.tag).where(
+                        conversation_tags.c.conversation_id == conv.id
+                    )
+                )
+            ).scalars()
+        )
+        if tag not in existing:
+            if len(existing) >= MAX_TAGS:
+                raise ApiError(400, "too_many_tags", f"At most {MAX_TAGS} tags.")
+            await conn.execute(conversation_tags.insert().values(conversation_id=conv.id, tag=tag))
+    return await _tags(call, conv)
+
+
+async def remove_tag(call: Call) -> dict[str, Any]:
+    conv = await call.ctx.store.conversation(call.me, call.path("conversation_id"))
+    async with call.ctx.db.write() as conn:
+        await conn.execute(
+            conversation_tags.delete().where(
+                conversation_tags.c.conversation_id == conv.id,
+                conversation_tags.c.tag == call.path("tag").lower(),
+            )
+        )
+    return await _tags(call, conv)
+
+
+_CONV = "/api/conversations/{conversation_id}"
+_Q = Param
+
+OPS = [
+    Op(
+        "GET",
+        "/api/inbox/counts",
+        inbox_counts,
+        "Open conversations per view",
+        "inbox",
+        response="Counts",
+    ),
+    Op(
+        "GET",
+        "/api/conversations",
+        list_conversations,
+        "The inbox: a view, filtered and searched",
+        "inbox",
+        response="ConversationList",
+        query=(
+            _Q(
+                "view",
+                "mine, unassigned, team or all (admin, marketing)",
+                {"type": "string", "enum": list(VIEWS), "default": "mine"},
+            ),
+            _Q(
+                "status",
+                "open, resolved or any",
+                {"type": "string", "enum": ["open", "resolved", "any"], "default": "open"},
+            ),
+            _Q("q", "text in messages, or the visitor's name or email"),
+            _Q("tag", "a tag"),
+            _Q("visitor", "a visitor id, external id, name or email"),
+            _Q("space", "a space key"),
+            _Q("limit", "at most this many (1-200)", {"type": "integer", "default": 50}),
+        ),
+        errors=(400, 403, 404),
+    ),
+    Op(
+        "GET",
+        _CONV,
+        get_conversation,
+        "A conversation: transcript, notes, visitor, receipts",
+        "conversations",
+        response="ConversationDetail",
+        errors=(404,),
+    ),
+    Op(
+        "POST",
+        f"{_CONV}/claim",
+        claim,
+        "Take a queued conversation",
+        "conversations",
+        response="InboxEntry",
+        errors=(403, 404, 409),
+    ),
+    Op(
+        "POST",
+        f"{_CONV}/transfer",
+        transfer,
+        "Give the conversation to an agent or a team of its space",
+        "conversations",
+        body=Transfer,
+        response="InboxEntry",
+        errors=(400, 403, 404, 409),
+    ),
+    Op(
+        "POST",
+        f"{_CONV}/unassign",
+        unassign,
+        "Put the conversation back in the queue",
+        "conversations",
+        response="InboxEntry",
+        errors=(403, 404, 409),
+    ),
+    Op(
+        "POST",
+        f"{_CONV}/resolve",
+        resolve,
+        "Resolve",
+        "conversations",
+        response="InboxEntry",
+        errors=(404,),
+    ),
+    Op(
+        "POST",
+        f"{_CONV}/reopen",
+        reopen,
+        "Reopen a resolved conversation",
+        "conversations",
+        response="InboxEntry",
+        errors=(404, 409),
+    ),
+    Op(
+        "POST",
+        f"{_CONV}/notes",
+        add_note,
+        "Add a private note (never sent to the visitor)",
+        "conversations",
+        body=NewNote,
+        response="Note",
+        status=201,
+        errors=(400, 404),
+    ),
+    Op(
+        "POST",
+        f"{_CONV}/tags",
+        add_tag,
+        "Tag",
+        "conversations",
+        body=NewTag,
+        response="Tags",
+        errors=(400, 404),
+    ),
+    Op(
+        "DELETE",
+        f"{_CONV}/tags/{{tag}}",
+        remove_tag,
+        "Remove a tag",
+        "conversations",
+        response="Tags",
+        errors=(404,),
+    ),
+]

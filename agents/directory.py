@@ -1,0 +1,269 @@
+"""Agents as the console shows and admins manage them: the teammates of my spaces.
+
+An agent is listed to those who share a space with it, and only with those shared spaces.
+Admins create agents in their own spaces, change names, roles, capacity and memberships (of
+their own spaces only: an agent's other memberships are not theirs to see or touch), and
+reset passwords.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import Field, StringConstraints
+
+from agents.accounts import MIN_PASSWORD_CHARS, create_agent
+from agents.models import team_members, teams
+from agents.passwords import hash_password
+from agents.rest import Body, Call, Op
+from agents.session import ApiError, bump_token_version, close_agent_sockets
+from agents.teams import require_admin, space_id_of
+from chat.models import agent_spaces, agents, conversations, spaces
+from chat.types import CloseCode
+
+__all__ = ["OPS"]
+
+RoleName = Literal["admin", "marketing", "relation"]
+Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_CHARS, max_length=1024)]
+Keys = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=100)]
+
+
+class NewAgent(Body):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    role: RoleName
+    password: Password
+    spaces: Annotated[Keys, Field(min_length=1)]
+    max_chats: Annotated[int, Field(ge=0, le=100)] | None = None
+
+
+class AgentChange(Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    role: RoleName | None = None
+    max_chats: Annotated[int, Field(ge=0, le=100)] | None = None
+    spaces: Keys | None = None
+
+
+class PasswordReset(Body):
+    password: Password
+
+
+async def list_spaces(call: Call) -> dict[str, Any]:
+    me = call.me
+    async with call.ctx.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(spaces.c.id, spaces.c.key, spaces.c.name)
+                .where(spaces.c.id.in_(list(me.spaces)))
+                .order_by(spaces.c.key)
+            )
+        ).all()
+    return {"spaces": [{"id": r.id, "key": r.key, "name": r.name} for r in rows]}
+
+
+async def _agents(call: Call, agent_id: str | None = None) -> list[dict[str, Any]]:
+    me = call.me
+    mine = list(me.spaces)
+    shared = sa.select(agent_spaces.c.agent_id).where(agent_spaces.c.space_id.in_(mine))
+    load = (
+        sa.select(sa.func.count())
+        .select_from(conversations)
+        .where(
+            conversations.c.assignee_id == agents.c.id,
+            conversations.c.status == "open",
+            conversations.c.space_id.in_(mine),
+        )
+        .scalar_subquery()
+    )
+    query = sa.select(agents, load.label("open_chats")).where(agents.c.id.in_(shared))
+    if agent_id is not None:
+        query = query.where(agents.c.id == agent_id)
+    async with call.ctx.db.read() as conn:
+        rows = (await conn.execute(query.order_by(agents.c.name, agents.c.id))).all()
+        ids = [r.id for r in rows]
+        memberships = (
+            await conn.execute(
+                sa.select(agent_spaces).where(
+                    agent_spaces.c.agent_id.in_(ids), agent_spaces.c.space_id.in_(mine)
+                )
+            )
+        ).all()
+        team_rows = (
+            await conn.execute(
+                sa.select(team_members.c.agent_id, team_members.c.team_id)
+                .select_from(team_members.join(teams, teams.c.id == team_members.c.team_id))
+                .where(team_members.c.agent_id.in_(ids), teams.c.space_id.in_(mine))
+            )
+        ).all()
+    space_keys: dict[str, list[str]] = {}
+    for m in memberships:
+        space_keys.setdefault(m.agent_id, []).append(me.spaces[m.space_id])
+    team_ids: dict[str, list[str]] = {}
+    for t in team_rows:
+        team_ids.setdefault(t.agent_id, []).append(t.team_id)
+    presence = call.ctx.presence
+    out = []
+    for r in rows:
+        entry: dict[str, Any] = {
+            "id": r.id,
+            "name": r.name,
+            "role": r.role,
+            "status": presence.status(r.id),
+            "spaces": sorted(space_keys.get(r.id, [])),
+            "teams": sorted(team_ids.get(r.id, [])),
+            "max_chats": r.max_chats,
+            "open_chats": r.open_chats,
+        }
+        if me.role == "admin" or r.id == me.id:
+            entry["email"] = r.email
+        out.append(entry)
+    return out
+
+
+async def list_agents(call: Call) -> dict[str, Any]:
+    return {"agents": await _agents(call)}
+
+
+async def _one(call: Call, agent_id: str) -> dict[str, Any]:
+    found = await _agents(call, agent_id)
+    if not found:
+        raise ApiError(404, "agent_not_found", "No such agent.")
+    return found[0]
+
+
+async def new_agent(call: Call) -> dict[str, Any]:
+    me = call.me
+    require_admin(me)
+    body: NewAgent = call.body
+    for key in body.spaces:
+        space_id_of(me, key)  # only into the admin's own spaces
+    account = await create_agent(
+        call.ctx.db,
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+        space_keys=body.spaces,
+    )
+    if body.max_chats is not None:
+        async with call.ctx.db.write() as conn:
+            await conn.execute(
+                agents.update().where(agents.c.id == account.id).values(max_chats=body.max_chats)
+            )
+    return await _one(call, account.id)
+
+
+async def update_agent(call: Call) -> dict[str, Any]:
+    me = call.me
+    require_admin(me)
+    body: AgentChange = call.body
+    target = await _one(call, call.path("agent_id"))
+    if body.role is not None and target["id"] == me.id and body.role != me.role:
+        raise ApiError(400, "invalid_request", "An admin cannot change its own role.")
+    values: dict[str, Any] = {}
+    if body.name is not None:
+        values["name"] = body.name
+    if body.role is not None:
+        values["role"] = body.role
+    if body.max_chats is not None:
+        values["max_chats"] = body.max_chats
+    removed: set[str] = set()
+    added: set[str] = set()
+    async with call.ctx.db.write() as conn:
+        if values:
+            await conn.execute(agents.update().where(agents.c.id == target["id"]).values(values))
+        if body.spaces is not None:
+            wanted = {space_id_of(me, key) for key in body.spaces}
+            current = {space_id_of(me, key) for key in target["spaces"]}
+            removed = current - wanted
+            added = wanted - current
+            if removed:
+                await _leave(conn, target["id"], removed)
+            if added:
+                await conn.execute(
+                    agent_spaces.insert(),
+                    [{"agent_id": target["id"], "space_id": s} for s in sorted(added)],
+                )
+    if body.spaces is not None and (removed or added):
+        # its sockets listen to the spaces it had: make them reconnect with the new ones
+        close_agent_sockets(call.ctx.hub, target["id"], CloseCode.TRY_AGAIN_LATER)
+    now = await _agents(call, target["id"])
+    return now[0] if now else {**target, "spaces": [], "teams": []}
+
+
+async def _leave(conn: Any, agent_id: str, space_ids: set[str]) -> None:
+    """Out of these spaces: their memberships, their teams, their open chats (requeued)."""
+    await conn.execute(
+        agent_spaces.delete().where(
+            agent_spaces.c.agent_id == agent_id, agent_spaces.c.space_id.in_(list(space_ids))
+        )
+    )
+    await conn.execute(
+        team_members.delete().where(
+            team_members.c.agent_id == agent_id,
+            team_members.c.team_id.in_(
+                sa.select(teams.c.id).where(teams.c.space_id.in_(list(space_ids)))
+            ),
+        )
+    )
+    await conn.execute(
+        conversations.update()
+        .where(
+            conversations.c.assignee_id == agent_id,
+            conversations.c.space_id.in_(list(space_ids)),
+            conversations.c.status == "open",
+        )
+        .values(assignee_id=None, assigned_at=None)
+    )
+
+
+async def reset_password(call: Call) -> None:
+    """Set another agent's password: all its sessions end, its sockets close."""
+    require_admin(call.me)
+    body: PasswordReset = call.body
+    target = await _one(call, call.path("agent_id"))
+    version = await bump_token_version(
+        call.ctx.db,
+        target["id"],
+        password_hash=await asyncio.to_thread(hash_password, body.password),
+    )
+    close_agent_sockets(call.ctx.hub, target["id"], CloseCode.SIGNED_OUT, below_version=version)
+
+
+OPS = [
+    Op("GET", "/api/spaces", list_spaces, "My spaces", "agents", response="SpaceList"),
+    Op("GET", "/api/agents", list_agents, "Agents of my spaces", "agents", response="AgentList"),
+    Op(
+        "POST",
+        "/api/agents",
+        new_agent,
+        "Create an agent in my spaces (admin)",
+        "agents",
+        body=NewAgent,
+        response="Agent",
+        status=201,
+        errors=(400, 403, 404),
+    ),
+    Op(
+        "PATCH",
+        "/api/agents/{agent_id}",
+        update_agent,
+        "Change an agent's name, role, capacity or spaces (admin)",
+        "agents",
+        body=AgentChange,
+        response="Agent",
+        errors=(400, 403, 404),
+    ),
+    Op(
+        "POST",
+        "/api/agents/{agent_id}/password",
+        reset_password,
+        "Reset an agent's password; its sessions end (admin)",
+        "agents",
+        body=PasswordReset,
+        status=204,
+        errors=(403, 404),
+    ),
+]

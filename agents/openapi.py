@@ -1,0 +1,259 @@
+"""``GET /api/openapi.json``: the console's REST API as OpenAPI 3.1, made from the same table
+of operations that makes the routes (agents/rest.py), with the shapes of what they return."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from agents.rest import Op
+
+__all__ = ["document", "openapi_endpoint"]
+
+_PATH_PARAM = re.compile(r"{([a-z_]+)}")
+
+_STATUS_TEXT = {
+    400: "Invalid request",
+    401: "Not signed in, or wrong email or password",
+    403: "Not allowed (role, team or CSRF)",
+    404: "Not found (or not in your spaces: the same answer)",
+    409: "Conflict with the current state",
+    415: "Not JSON",
+    423: "Account locked after too many failed sign-ins",
+}
+
+_str = {"type": "string"}
+_nstr = {"type": ["string", "null"]}
+_int = {"type": "integer"}
+_time = {"type": "string", "format": "date-time"}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required or list(props)}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list(key: str, item: str) -> dict[str, Any]:
+    return _obj({key: {"type": "array", "items": _ref(item)}})
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({"error": _obj({"code": _str, "message": _str})}),
+    "Session": _obj(
+        {
+            "agent": _obj({"id": _str, "name": _str, "email": _str, "role": _str}),
+            "spaces": {"type": "array", "items": _obj({"id": _str, "key": _str})},
+            "teams": {"type": "array", "items": _str},
+            "views": {"type": "array", "items": _str},
+            "csrf_token": {**_str, "description": "send it as X-CSRF-Token"},
+            "ws_token": {**_str, "description": "the hello token of /ws/agent"},
+            "max_body": _int,
+        }
+    ),
+    "Space": _obj({"id": _str, "key": _str, "name": _str}),
+    "SpaceList": _list("spaces", "Space"),
+    "Agent": _obj(
+        {
+            "id": _str,
+            "name": _str,
+            "email": {**_str, "description": "to admins and to the agent itself"},
+            "role": {"type": "string", "enum": ["admin", "marketing", "relation"]},
+            "status": {"type": "string", "enum": ["online", "away", "offline"]},
+            "spaces": {"type": "array", "items": _str},
+            "teams": {"type": "array", "items": _str},
+            "max_chats": _int,
+            "open_chats": _int,
+        },
+        ["id", "name", "role", "status", "spaces", "teams", "max_chats", "open_chats"],
+    ),
+    "AgentList": _list("agents", "Agent"),
+    "Team": _obj(
+        {
+            "id": _str,
+            "space": _str,
+            "space_id": _str,
+            "name": _str,
+            "members": {"type": "array", "items": _str},
+            "created_at": _time,
+        }
+    ),
+    "TeamList": _list("teams", "Team"),
+    "Canned": _obj(
+        {
+            "id": _str,
+            "space": _str,
+            "team_id": _nstr,
+            "shortcut": _str,
+            "body": _str,
+            "updated_at": _time,
+        }
+    ),
+    "CannedList": _list("canned", "Canned"),
+    "Counts": _obj({"counts": {"type": "object", "additionalProperties": _int}}),
+    "InboxEntry": _obj(
+        {
+            "id": _str,
+            "space": _str,
+            "space_id": _str,
+            "status": {"type": "string", "enum": ["open", "resolved"]},
+            "visitor": _obj({"id": _str, "name": _nstr, "email": _nstr, "external_id": _nstr}),
+            "assignee_id": _nstr,
+            "team_id": _nstr,
+            "tags": {"type": "array", "items": _str},
+            "last_seq": _int,
+            "unread": _int,
+            "last_message": {
+                "oneOf": [
+                    {"type": "null"},
+                    _obj({"body": _str, "author_kind": _str, "created_at": _time}),
+                ]
+            },
+            "created_at": _time,
+            "updated_at": _time,
+        }
+    ),
+    "ConversationList": _list("conversations", "InboxEntry"),
+    "Message": _obj(
+        {
+            "type": {"const": "message"},
+            "conversation_id": _str,
+            "seq": _int,
+            "id": _str,
+            "client_id": _str,
+            "author": _obj({"kind": _str, "id": _nstr, "name": _nstr}),
+            "body": _str,
+            "created_at": _time,
+        }
+    ),
+    "Note": _obj(
+        {
+            "id": _str,
+            "conversation_id": _str,
+            "author": _obj({"kind": _str, "id": _nstr, "name": _nstr}),
+            "body": _str,
+            "created_at": _time,
+        }
+    ),
+    "Tags": _obj(
+        {
+            "type": {"const": "tags"},
+            "conversation_id": _str,
+            "tags": {"type": "array", "items": _str},
+        }
+    ),
+    "ConversationDetail": _obj(
+        {
+            "conversation": _ref("InboxEntry"),
+            "visitor": {
+                "type": "object",
+                "description": "id, name, email, external_id, attributes, context",
+            },
+            "messages": {"type": "array", "items": _ref("Message")},
+            "notes": {"type": "array", "items": _ref("Note")},
+            "reads": {
+                "type": "array",
+                "items": _obj(
+                    {"reader": _obj({"kind": _str, "id": _str}), "seq": _int, "at": _time}
+                ),
+            },
+        }
+    ),
+}
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(op.path)
+    ]
+    params += [
+        {
+            "name": p.name,
+            "in": "query",
+            "required": False,
+            "description": p.description,
+            "schema": p.schema,
+        }
+        for p in op.query
+    ]
+    if op.changes_state and op.signed_in:
+        params.append(
+            {
+                "name": "X-CSRF-Token",
+                "in": "header",
+                "required": True,
+                "description": "csrf_token of GET /api/session",
+                "schema": {"type": "string"},
+            }
+        )
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": op.body.model_json_schema()}},
+        }
+    ok: dict[str, Any] = {"description": "Done" if op.status == 204 else "OK"}
+    if op.response is not None and op.status != 204:
+        ok["content"] = {"application/json": {"schema": _ref(op.response)}}
+    responses: dict[str, Any] = {str(op.status): ok}
+    codes = set(op.errors) | ({401} if op.signed_in else set())
+    if op.changes_state and op.signed_in:
+        codes.add(403)
+    if op.body is not None:
+        codes |= {400, 415}
+    for code in sorted(codes):
+        responses[str(code)] = {
+            "description": _STATUS_TEXT[code],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    out["responses"] = responses
+    if not op.signed_in:
+        out["security"] = []
+    return out
+
+
+def document(ops: list[Op], version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "causette console API",
+            "version": version,
+            "description": (
+                "What the agent console uses. Sign in with POST /api/session: the session is "
+                "an HttpOnly cookie; calls that change state also send X-CSRF-Token. Messages "
+                "go over the /ws/agent WebSocket with the session's ws_token."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "causette_session"}
+            },
+        },
+        "security": [{"session": []}],
+    }
+
+
+def openapi_endpoint(ops: list[Op], version: str) -> Any:
+    doc = document(ops, version)
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(doc)
+
+    return openapi_json

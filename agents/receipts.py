@@ -1,0 +1,66 @@
+"""Read receipts: how far each reader, agent or visitor, has read each conversation.
+
+A mark only moves forward. The caller has already checked that the reader may see the
+conversation; the seq is capped at the conversation's last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from agents.models import read_marks
+from chat.clock import iso, utcnow
+from chat.db import Database
+from chat.principals import Principal
+
+__all__ = ["mark_read", "marks_for", "read_frame"]
+
+
+async def mark_read(db: Database, reader: Principal, conversation_id: str, seq: int) -> bool:
+    """Move the reader's mark up to ``seq``; False if it was already there or past it.
+    One upsert, so two tabs of the same reader cannot collide."""
+    insert = sqlite_insert if db.sqlite else pg_insert
+    now = utcnow()
+    values = insert(read_marks).values(
+        conversation_id=conversation_id,
+        reader_id=reader.id,
+        reader_kind=reader.kind,
+        last_read_seq=seq,
+        updated_at=now,
+    )
+    stmt = values.on_conflict_do_update(
+        index_elements=[read_marks.c.conversation_id, read_marks.c.reader_id],
+        set_={"last_read_seq": values.excluded.last_read_seq, "updated_at": now},
+        where=read_marks.c.last_read_seq < values.excluded.last_read_seq,
+    ).returning(read_marks.c.last_read_seq)
+    async with db.write() as conn:
+        return (await conn.execute(stmt)).first() is not None
+
+
+async def marks_for(db: Database, conversation_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """conversation id -> its read marks (reader_id, reader_kind, last_read_seq, updated_at)."""
+    if not conversation_ids:
+        return {}
+    async with db.read() as conn:
+        rows = await conn.execute(
+            sa.select(read_marks).where(read_marks.c.conversation_id.in_(list(conversation_ids)))
+        )
+        out: dict[str, list[Any]] = {}
+        for row in rows:
+            out.setdefault(row.conversation_id, []).append(row)
+    return out
+
+
+def read_frame(reader: Principal, conversation_id: str, seq: int) -> dict[str, Any]:
+    return {
+        "type": "read",
+        "conversation_id": conversation_id,
+        "reader": {"kind": reader.kind, "id": reader.id, "name": reader.name},
+        "seq": seq,
+        "at": iso(utcnow()),
+    }

@@ -1,0 +1,162 @@
+"""The console's REST layer: one table of operations, from which both the Starlette routes
+and the OpenAPI document are made, so that the two cannot drift apart.
+
+Every operation but sign-in needs the session cookie; every one that changes state needs the
+CSRF header too (agents/session.py). Errors are ``{"error": {"code", "message"}}``; a
+conversation, agent or team outside the caller's spaces is "not found", like one that does
+not exist.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agents.session import ApiError, SessionClaims, Sessions, current_agent
+from chat.context import AppContext
+from chat.errors import (
+    AuthError,
+    CausetteError,
+    ConversationNotFound,
+    ConversationResolved,
+    NotAllowed,
+    StoreUnavailable,
+    UsageError,
+    VisitorHasOpenConversation,
+)
+from chat.logging import get_logger
+from chat.principals import AgentPrincipal
+
+__all__ = ["Body", "Call", "Op", "Param", "error_response", "routes_of"]
+
+log = get_logger("causette.console")
+
+
+class Body(BaseModel):
+    """A request body: strict JSON, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    request: Request
+    ctx: AppContext
+    agent: AgentPrincipal | None
+    session: SessionClaims | None
+    body: Any
+
+    @property
+    def me(self) -> AgentPrincipal:
+        assert self.agent is not None
+        return self.agent
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    def query(self, name: str, default: str | None = None) -> str | None:
+        return self.request.query_params.get(name, default)
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[Body] | None = None
+    response: str | None = None  # a schema name in agents/openapi.py's components
+    status: int = 200
+    signed_in: bool = True
+    query: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+
+    @property
+    def changes_state(self) -> bool:
+        return self.method != "GET"
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__.strip("_")
+
+
+_ERROR_STATUS: tuple[tuple[type[CausetteError], int], ...] = (
+    (ConversationNotFound, 404),
+    (ConversationResolved, 409),
+    (VisitorHasOpenConversation, 409),
+    (NotAllowed, 403),
+    (StoreUnavailable, 503),
+    (UsageError, 400),
+)
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _read_body(request: Request, model: type[Body]) -> Body:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send application/json.")
+    try:
+        raw = json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_json", "The body is a JSON object.")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(400, "invalid_request", f"{where}: {first['msg']}") from None
+
+
+def _endpoint(op: Op, sessions: Callable[[AppContext], Sessions]) -> Any:
+    async def endpoint(request: Request) -> Response:
+        ctx: AppContext = request.state.ctx
+        try:
+            agent = claims = None
+            if op.signed_in:
+                agent, claims = await current_agent(
+                    request, ctx, sessions(ctx), csrf=op.changes_state
+                )
+            body = await _read_body(request, op.body) if op.body is not None else None
+            result = await op.handler(Call(request, ctx, agent, claims, body))
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except AuthError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except CausetteError as exc:
+            status = next((s for t, s in _ERROR_STATUS if isinstance(exc, t)), 400)
+            return error_response(status, exc.code, exc.message)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=204)
+        return JSONResponse(result, status_code=op.status)
+
+    endpoint.__name__ = op.operation_id
+    return endpoint
+
+
+def routes_of(ops: list[Op], sessions: Callable[[AppContext], Sessions]) -> list[Route]:
+    return [Route(op.path, _endpoint(op, sessions), methods=[op.method]) for op in ops]

@@ -1,0 +1,164 @@
+"""The console's sign-in: a signed, expiring, HttpOnly cookie, and CSRF protection.
+
+The cookie carries the agent id, its ``token_version`` and a random session id. Bumping the
+version (sign-out, a password change) kills every session and agent token at once, and a
+control event on the agent's channel closes its sockets on every node.
+
+State-changing calls must carry ``X-CSRF-Token``, an HMAC of the session id that only the
+console's own pages can read (from ``GET /api/session``), and any Origin they send must be
+the console's own. ``SameSite=Strict`` keeps the cookie off other sites' requests besides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from chat.context import AppContext
+from chat.db import Database
+from chat.errors import BadToken
+from chat.events import Event
+from chat.hub import Hub
+from chat.models import agents
+from chat.origins import origin_matches, own_origins, request_origin
+from chat.principals import AgentPrincipal, agent_channel
+from chat.types import CloseCode
+
+__all__ = [
+    "CSRF_HEADER",
+    "ApiError",
+    "SessionClaims",
+    "Sessions",
+    "bump_token_version",
+    "close_agent_sockets",
+    "console_origins",
+    "current_agent",
+]
+
+COOKIE = "causette_session"
+SECURE_COOKIE = "__Host-causette_session"  # https only: no Domain, Path=/, Secure
+CSRF_HEADER = "x-csrf-token"
+
+
+class ApiError(Exception):
+    """An HTTP error with a machine-readable code: ``{"error": {"code", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+NOT_SIGNED_IN = (401, "not_signed_in", "Sign in first.")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaims:
+    agent_id: str
+    token_version: int
+    sid: str
+
+
+class Sessions:
+    def __init__(self, secret_key: str, *, ttl: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="causette.session.v1")
+        self._csrf_key = hashlib.sha256(f"causette.csrf.v1:{secret_key}".encode()).digest()
+        self.ttl = ttl
+
+    def issue(self, agent_id: str, token_version: int) -> tuple[str, SessionClaims]:
+        claims = SessionClaims(agent_id, token_version, secrets.token_urlsafe(16))
+        value = self._serializer.dumps({"a": agent_id, "n": token_version, "s": claims.sid})
+        return value, claims
+
+    def read(self, value: str) -> SessionClaims:
+        try:
+            data = self._serializer.loads(value, max_age=self.ttl)
+            return SessionClaims(str(data["a"]), int(data["n"]), str(data["s"]))
+        except (BadData, KeyError, TypeError, ValueError):
+            raise BadToken() from None
+
+    def csrf_token(self, claims: SessionClaims) -> str:
+        return hmac.new(self._csrf_key, claims.sid.encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def cookie_name(request: Request) -> str:
+        return SECURE_COOKIE if request.url.scheme == "https" else COOKIE
+
+    def set_cookie(self, response: Response, request: Request, value: str) -> None:
+        response.set_cookie(
+            self.cookie_name(request),
+            value,
+            max_age=self.ttl,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    def clear_cookie(self, response: Response, request: Request) -> None:
+        response.delete_cookie(
+            self.cookie_name(request),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+
+def console_origins(request: Request, ctx: AppContext) -> set[str]:
+    return own_origins(request.scope, ctx.settings.public_url) | set(ctx.settings.console_origins)
+
+
+async def current_agent(
+    request: Request, ctx: AppContext, sessions: Sessions, *, csrf: bool
+) -> tuple[AgentPrincipal, SessionClaims]:
+    """The signed-in agent, as of now in the database; raises ApiError otherwise."""
+    value = request.cookies.get(sessions.cookie_name(request))
+    if not value:
+        raise ApiError(*NOT_SIGNED_IN)
+    try:
+        claims = sessions.read(value)
+    except BadToken:
+        raise ApiError(*NOT_SIGNED_IN) from None
+    if csrf:
+        if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
+            raise ApiError(403, "csrf_failed", "This request did not come from the console.")
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), sessions.csrf_token(claims).encode()):
+            raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token: reload the page.")
+    try:
+        principal = await ctx.store.agent_principal(claims.agent_id, claims.token_version)
+    except BadToken:
+        raise ApiError(*NOT_SIGNED_IN) from None
+    return principal, claims
+
+
+async def bump_token_version(db: Database, agent_id: str, **values: object) -> int:
+    """Invalidate every session and token of the agent (optionally changing columns too)."""
+    async with db.write() as conn:
+        version = (
+            await conn.execute(
+                agents.update()
+                .where(agents.c.id == agent_id)
+                .values(token_version=agents.c.token_version + 1, **values)
+                .returning(agents.c.token_version)
+            )
+        ).scalar_one()
+    return int(version)
+
+
+def close_agent_sockets(
+    hub: Hub, agent_id: str, code: CloseCode, *, below_version: int | None = None
+) -> None:
+    """Close the agent's sockets on every node: those signed in before ``below_version``, or
+    all of them (they reconnect and pick up new memberships)."""
+    text = json.dumps({"close": int(code), "below_version": below_version})
+    hub.publish([agent_channel(agent_id)], Event("control", "", 0, "", "", text))
