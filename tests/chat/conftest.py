@@ -1,0 +1,56 @@
+"""Fixtures of the core relay's tests.
+
+``core_server`` is one server per backend for the whole session, shared by the modules that
+only add their own visitors, agents and spaces (each test makes fresh ones, so none sees
+another's data): starting a server per module and backend is most of their cost. A module
+opts in by defining its own ``server`` fixture that returns ``core_server``; modules that
+change the server (stop it, set its env) keep the module-scoped ``server`` of tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import BACKENDS, database_url
+from tests.servers import ServerProcess, drop_pg_database
+from tests.wsclient import ChatClient
+
+__all__ = ["closing_clients", "core_server"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def core_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp(f"core-{request.param}")
+    url, pg_name = database_url(request.param, tmp)
+    proc = ServerProcess(database_url=url, workdir=tmp).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
+@pytest.fixture
+async def closing_clients(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Close every ChatClient a test opened, even when the test failed half-way: a socket left
+    to the garbage collector would fail the next test with a ResourceWarning."""
+    opened: list[ChatClient] = []
+    connect = ChatClient.connect.__func__  # type: ignore[attr-defined]
+
+    async def tracked(cls: type[ChatClient], *args: Any, **kwargs: Any) -> ChatClient:
+        client = await connect(cls, *args, **kwargs)
+        opened.append(client)
+        return client
+
+    monkeypatch.setattr(ChatClient, "connect", classmethod(tracked))
+    yield
+    for client in opened:
+        with contextlib.suppress(Exception):
+            await client.close()

@@ -1,0 +1,59 @@
+"""Run the ``causette`` command as a user would: a process of its own, its exit code and
+output."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers import SECRET
+
+__all__ = ["CAUSETTE", "Result", "causette"]
+
+CAUSETTE = str(Path(sys.executable).with_name("causette"))
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+async def causette(
+    *args: str,
+    database_url: str,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Result:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CAUSETTE_")}
+    environ.update({"CAUSETTE_DATABASE_URL": database_url, "CAUSETTE_SECRET_KEY": SECRET})
+    environ.update(env or {})
+    proc = await asyncio.create_subprocess_exec(
+        CAUSETTE,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env=environ,
+    )
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(stdin.encode() if stdin is not None else b""), timeout
+        )
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: leave no process behind
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
