@@ -13,7 +13,7 @@ from agents.accounts import authenticate
 from chat.context import AppContext
 from chat.errors import AuthError
 from chat.logging import get_logger
-from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
+from chat.origins import origin_matches, own_origins, request_origin, space_origin_allowed
 
 __all__ = ["agent_login", "create_visitor", "healthz", "readyz"]
 
@@ -50,6 +50,16 @@ def string_field(body: dict[str, Any], name: str, max_len: int) -> str | JSONRes
     return value
 
 
+async def refuse_foreign_site(request: Request, space_key: str) -> JSONResponse | None:
+    """403 unless the request comes from this server's own site, from a site on the space's
+    allowlist (exact match), or from no browser at all."""
+    ctx = ctx_of(request)
+    if await space_origin_allowed(ctx.db, request.scope, ctx.settings.public_url, space_key):
+        return None
+    log.info("origin_refused", origin=request_origin(request.scope), space=space_key)
+    return error(403, "origin_not_allowed", "This site may not open chats in this space.")
+
+
 async def create_visitor(request: Request) -> JSONResponse:
     ctx = ctx_of(request)
     body = await json_body(request)
@@ -58,15 +68,9 @@ async def create_visitor(request: Request) -> JSONResponse:
     key = string_field(body, "space", 64)
     if isinstance(key, JSONResponse):
         return key
-    origin = request_origin(request.scope)
-    if not origin_matches(origin, own_origins(request.scope, ctx.settings.public_url)):
-        try:
-            allowed = await space_allows(ctx.db, key, normalize_origin(origin or ""))
-        except ValueError:
-            allowed = False
-        if not allowed:
-            log.info("origin_refused", origin=origin, space=key)
-            return error(403, "origin_not_allowed", "This site may not open chats in this space.")
+    refused = await refuse_foreign_site(request, key)
+    if refused is not None:
+        return refused
     space = await ctx.store.space_by_key(key)
     if space is None:
         return error(404, "space_not_found", "No such space.")

@@ -10,7 +10,14 @@ from starlette.types import Scope
 from chat.db import Database
 from chat.models import space_origins, spaces
 
-__all__ = ["normalize_origin", "own_origins", "request_origin", "space_allows"]
+__all__ = [
+    "normalize_origin",
+    "origin_matches",
+    "own_origins",
+    "request_origin",
+    "space_allows",
+    "space_origin_allowed",
+]
 
 
 def normalize_origin(origin: str) -> str:
@@ -58,6 +65,19 @@ def origin_matches(origin: str | None, allowed: set[str]) -> bool:
         return True
     try:
         return normalize_origin(origin) in allowed
+    except ValueError:
+        return False
+
+
+async def space_origin_allowed(
+    db: Database, scope: Scope, public_url: str | None, space_key: str
+) -> bool:
+    """The request's origin is this server's own, or on the space's allowlist, or absent."""
+    origin = request_origin(scope)
+    if origin_matches(origin, own_origins(scope, public_url)):
+        return True
+    try:
+        return await space_allows(db, space_key, normalize_origin(origin or ""))
     except ValueError:
         return False
 

@@ -16,9 +16,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chat.http import ctx_of, error
+from chat.http import ctx_of, error, refuse_foreign_site
 from chat.logging import get_logger
-from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
 from chat.spaces import KEY_RE, widget_options
 
 __all__ = ["WIDGET_DIR", "StaticFile", "widget_routes"]
@@ -134,15 +133,9 @@ async def space_status(request: Request) -> JSONResponse:
     """Whether an agent of the space is online, and which forms the widget shows."""
     ctx = ctx_of(request)
     key = request.path_params["key"]
-    origin = request_origin(request.scope)
-    if not origin_matches(origin, own_origins(request.scope, ctx.settings.public_url)):
-        try:
-            allowed = await space_allows(ctx.db, key, normalize_origin(origin or ""))
-        except ValueError:
-            allowed = False
-        if not allowed:
-            log.info("origin_refused", origin=origin, space=key)
-            return error(403, "origin_not_allowed", "This site may not open chats in this space.")
+    refused = await refuse_foreign_site(request, key)
+    if refused is not None:
+        return refused
     options = await widget_options(ctx.db, key)
     if options is None:
         return error(404, "space_not_found", "No such space.")
