@@ -220,8 +220,7 @@ class Presence:
                 separators=(",", ":"),
             )
             event = Event("frame", "", 0, "", "", text)
-            for space_id in spaces:
-                self.hub.deliver_local(space_channel(space_id), event)
+            self.hub.deliver_local_once([space_channel(s) for s in spaces], event)
             for listener in self._listeners:
                 try:
                     listener(agent_id, old, new, spaces)

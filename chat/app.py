@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,6 +19,7 @@ from chat.broker import broker_from_url
 from chat.context import AppContext
 from chat.cors import WidgetCorsMiddleware
 from chat.db import Database
+from chat.errors import StoreUnavailable
 from chat.http import agent_login, create_visitor, healthz, readyz
 from chat.hub import Hub
 from chat.logging import configure_logging, get_logger
@@ -102,8 +104,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(WidgetCorsMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_http_body_bytes),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={
+            HTTPException: http_error,
+            StoreUnavailable: store_down,
+            DBAPIError: store_down,
+        },
         lifespan=lifespan,
+    )
+
+
+async def store_down(request: Request, exc: Exception) -> JSONResponse:
+    """The database is away: a JSON 503 that says to retry, not a bare 500."""
+    log.warning("http_store_unavailable", path=request.url.path)
+    return JSONResponse(
+        {"error": {"code": "store_unavailable", "message": "The database is unavailable."}},
+        status_code=503,
+        headers={"retry-after": "5"},
     )
 
 

@@ -74,6 +74,15 @@ class Hub:
         for channel in channels:
             self.broker.publish(channel, payload)
 
+    def deliver_local_once(self, channels: Iterable[str], event: Event) -> None:
+        """Hand an event once to each local subscriber of any of these channels."""
+        seen: set[int] = set()
+        for channel in channels:
+            for subscriber in tuple(self._local.get(channel, ())):
+                if id(subscriber) not in seen:
+                    seen.add(id(subscriber))
+                    subscriber.offer(event)
+
     def deliver_local(self, channel: str, event: Event) -> None:
         """Hand an event to this process's subscribers only, without the broker."""
         for subscriber in tuple(self._local.get(channel, ())):

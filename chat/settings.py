@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
     send_queue_size: int = 512
+    hello_timeout_seconds: float = 10.0  # a socket that says nothing this long is closed 1008
     heartbeat_seconds: float = 25.0  # WebSocket ping interval, and how long a pong may take
     replay_page: int = 200
 

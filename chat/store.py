@@ -267,17 +267,24 @@ class Store:
     async def visible_conversations(
         self, principal: Principal, ids: Sequence[str] = (), limit: int = 500
     ) -> list[Conversation]:
-        """Open conversations the principal sees, plus those of ``ids`` it may see."""
-        wanted = conversations.c.status == "open"
-        if ids:
-            wanted = sa.or_(wanted, conversations.c.id.in_(list(ids)))
+        """The ``limit`` most recently active open conversations the principal sees, plus
+        every one of ``ids`` it may see (those always, however many are open)."""
         async with _ReadUnit(self.db) as conn:
-            rows = await conn.execute(
-                sa.select(conversations)
-                .where(self._visible(principal), wanted)
-                .order_by(conversations.c.updated_at.desc())
-                .limit(limit + len(ids))
+            rows = list(
+                await conn.execute(
+                    sa.select(conversations)
+                    .where(self._visible(principal), conversations.c.status == "open")
+                    .order_by(conversations.c.updated_at.desc())
+                    .limit(limit)
+                )
             )
+            missing = set(ids) - {r.id for r in rows}
+            if missing:
+                rows += await conn.execute(
+                    sa.select(conversations).where(
+                        self._visible(principal), conversations.c.id.in_(sorted(missing))
+                    )
+                )
             return [_conversation(r) for r in rows]
 
     async def messages_after(

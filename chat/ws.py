@@ -33,7 +33,6 @@ __all__ = ["agent_socket", "visitor_socket"]
 
 log = get_logger("causette.ws")
 
-HELLO_TIMEOUT = 10.0
 Kind = Literal["visitor", "agent"]
 
 
@@ -138,7 +137,9 @@ async def _present(ctx: AppContext, principal: Principal) -> AsyncIterator[None]
 async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal | None:
     """Read the hello; on anything but a valid one close with 1008 and send nothing."""
     try:
-        text = await asyncio.wait_for(websocket.receive_text(), timeout=HELLO_TIMEOUT)
+        text = await asyncio.wait_for(
+            websocket.receive_text(), timeout=ctx.settings.hello_timeout_seconds
+        )
         frame = parse_client_frame(text, max_body_chars=ctx.settings.max_body_chars)
         if not isinstance(frame, Hello):
             raise FrameError("The first frame is a hello.")
@@ -152,14 +153,20 @@ async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal
         else:
             agent = ctx.signer.read_agent(frame.token)
             principal = await ctx.store.agent_principal(agent.agent_id, agent.token_version)
+    except (TimeoutError, KeyError) as exc:  # no hello in time, or a binary first frame
+        code = "hello_timeout" if isinstance(exc, TimeoutError) else "invalid_hello"
+        log.info("ws_hello_refused", kind=kind, code=code)
+        with contextlib.suppress(Exception):
+            await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=code)
+        return None
     except (StoreUnavailable, DBAPIError, OSError):
         # the token may be fine: the database is not. Come back later, keep the token
         log.warning("ws_hello_store_unavailable", kind=kind)
         with contextlib.suppress(Exception):
             await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="store_unavailable")
         return None
-    except (TimeoutError, CausetteError, KeyError) as exc:
-        code = getattr(exc, "code", "hello_timeout")
+    except CausetteError as exc:
+        code = exc.code
         log.info("ws_hello_refused", kind=kind, code=code)
         with contextlib.suppress(Exception):
             await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=code)
@@ -246,9 +253,10 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> i
             await ctx.relay.handle(conn, frame)
         except FrameError as exc:
             conn.send_frame(_error(exc.code, exc.message, exc.ref or _ref(frame)))
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, DBAPIError):
             log.warning("store_unavailable")
-            conn.send_frame(_error(exc.code, exc.message, _ref(frame), retryable=True))
+            down = StoreUnavailable("The database is unavailable; send the frame again later.")
+            conn.send_frame(_error(down.code, down.message, _ref(frame), retryable=True))
         except Exception:
             log.exception("frame_failed")
             conn.send_frame(

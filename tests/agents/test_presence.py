@@ -60,3 +60,26 @@ async def test_agents_of_other_spaces_never_see_presence(server: ServerProcess) 
     assert all(p["agent_id"] != other_id for p in same.welcome["presence"])
     for c in (watcher, other, same):
         await c.close()
+
+
+async def test_an_agent_in_two_spaces_hears_each_change_once(server: ServerProcess) -> None:
+    online = await new_space(server.database_url)
+    retail = await new_space(server.database_url)
+    email, password = await new_agent(server.database_url, spaces=[online, retail], name="Both")
+    both = await ChatClient.connect(
+        server.ws_url, "/ws/agent", await agent_token(server.base_url, email, password)
+    )
+    email2, password2 = await new_agent(server.database_url, spaces=[online, retail], name="Mate")
+    teammate = await ChatClient.connect(
+        server.ws_url, "/ws/agent", await agent_token(server.base_url, email2, password2)
+    )
+    teammate_id = teammate.welcome["agent"]["id"]
+    await both.expect("presence", agent_id=teammate_id, status="online")
+    await teammate.send({"type": "presence", "status": "away"})
+    await both.expect("presence", agent_id=teammate_id, status="away")
+    await both.send({"type": "ping"})
+    await both.expect("pong")  # everything the server queued before the pong has arrived
+    changes = [f["status"] for f in both.frames if f.get("agent_id") == teammate_id]
+    assert changes == ["online", "away"]
+    await teammate.close()
+    await both.close()
