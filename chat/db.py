@@ -66,6 +66,15 @@ class Database:
                 yield conn
 
     @contextlib.asynccontextmanager
+    async def write_lock(self) -> AsyncIterator[None]:
+        """The process-wide SQLite write lock, for a writer with a connection of its own."""
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
+    @contextlib.asynccontextmanager
     async def statement(self) -> AsyncIterator[AsyncConnection]:
         """A connection for one self-contained write statement. PostgreSQL runs it in
         autocommit: the statement is its own transaction, with no BEGIN/COMMIT round trips.

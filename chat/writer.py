@@ -187,7 +187,9 @@ class BatchWriter:
     async def _write(self, items: list[Pending]) -> list[Appended | None]:
         now = utcnow()
         if self._sqlite is not None:
-            return await self._sqlite.write(items, now)
+            # one writer at a time in this process, whichever connection it uses
+            async with self.db.write_lock():
+                return await self._sqlite.write(items, now)
         return await self._write_pg(items, now)
 
     async def _write_pg(self, items: list[Pending], now: datetime) -> list[Appended | None]:
@@ -289,9 +291,21 @@ class _SqliteWriter:
                 out.append(Appended(int(cur.lastrowid or 0), seq, space_id, visitor_id, now))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._abandon(conn)
             raise
         return out
+
+    def _abandon(self, conn: sqlite3.Connection) -> None:
+        """Roll back; if even that fails, close the connection, so that no transaction (and
+        no write lock) can outlive the batch that opened it."""
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        if conn.in_transaction:
+            conn.close()
+            self._conn = None
 
     def close(self) -> None:
         def _close() -> None:
