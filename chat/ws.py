@@ -24,7 +24,14 @@ from chat.errors import AuthError, CausetteError, FrameError, StoreUnavailable
 from chat.logging import get_logger
 from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
-from chat.protocol import PROTOCOL_VERSION, Hello, dump, error_frame, parse_client_frame
+from chat.protocol import (
+    PROTOCOL_VERSION,
+    ClientFrame,
+    Hello,
+    dump,
+    error_frame,
+    parse_client_frame,
+)
 from chat.relay import conversation_frame
 from chat.store import Conversation
 from chat.types import CloseCode
@@ -250,7 +257,9 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> i
         frame = None
         try:
             frame = parse_client_frame(text, max_body_chars=max_body)
-            await ctx.relay.handle(conn, frame)
+            # shielded: a socket that goes away mid-frame must not cancel a unit of work half
+            # way (a transaction cut by cancellation can keep SQLite's write lock)
+            await asyncio.shield(_handle(ctx, conn, frame))
         except FrameError as exc:
             conn.send_frame(_error(exc.code, exc.message, exc.ref or _ref(frame)))
         except (StoreUnavailable, DBAPIError):
@@ -262,6 +271,10 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> i
             conn.send_frame(
                 _error("internal_error", "Something went wrong; try again.", _ref(frame))
             )
+
+
+async def _handle(ctx: AppContext, conn: Connection, frame: ClientFrame) -> None:
+    await ctx.relay.handle(conn, frame)
 
 
 def _ref(frame: object) -> str | None:
