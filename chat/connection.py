@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from chat.errors import QueueFull, StoreUnavailable
+from chat.errors import StoreUnavailable
 from chat.events import Event
 from chat.principals import Principal
 from chat.protocol import dump
@@ -146,10 +146,6 @@ class Connection:
             return False  # signed in again since: this socket is already the new session's
         self.close_code = code
         return True
-
-    def raise_if_overflowed(self) -> None:
-        if self.overflowed:
-            raise QueueFull()
 
     async def _write(self, text: str) -> None:
         await self._send(text)

@@ -75,18 +75,6 @@ class Database:
             yield
 
     @contextlib.asynccontextmanager
-    async def statement(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for one self-contained write statement. PostgreSQL runs it in
-        autocommit: the statement is its own transaction, with no BEGIN/COMMIT round trips.
-        SQLite takes the ordinary write transaction."""
-        if self.sqlite:
-            async with self.write() as conn:
-                yield conn
-            return
-        async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-
-    @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield conn

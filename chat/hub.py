@@ -83,11 +83,6 @@ class Hub:
                     seen.add(id(subscriber))
                     subscriber.offer(event)
 
-    def deliver_local(self, channel: str, event: Event) -> None:
-        """Hand an event to this process's subscribers only, without the broker."""
-        for subscriber in tuple(self._local.get(channel, ())):
-            subscriber.offer(event)
-
     @property
     def connections(self) -> int:
         return len({s for members in self._local.values() for s in members})

@@ -313,35 +313,33 @@ class Store:
 
     async def resolve(self, agent: AgentPrincipal, conversation_id: str) -> Conversation:
         now = utcnow()
+        return await self._set_state(
+            agent, conversation_id, status="resolved", resolved_at=now, updated_at=now
+        )
+
+    async def reopen(self, agent: AgentPrincipal, conversation_id: str) -> Conversation:
+        """Open a resolved conversation again, keeping its assignee. A visitor has one open
+        conversation at most: if it has started another, this raises VisitorHasOpenConversation."""
+        try:
+            return await self._set_state(
+                agent, conversation_id, status="open", resolved_at=None, updated_at=utcnow()
+            )
+        except IntegrityError:
+            raise VisitorHasOpenConversation() from None
+
+    async def _set_state(
+        self, agent: AgentPrincipal, conversation_id: str, **values: Any
+    ) -> Conversation:
+        """Update a conversation the agent may see; anything else is 'not found'."""
         async with self._unit() as conn:
             row = (
                 await conn.execute(
                     conversations.update()
                     .where(conversations.c.id == conversation_id, self._visible(agent))
-                    .values(status="resolved", resolved_at=now, updated_at=now)
+                    .values(**values)
                     .returning(*conversations.c)
                 )
             ).first()
-        if row is None:
-            raise ConversationNotFound()
-        return _conversation(row)
-
-    async def reopen(self, agent: AgentPrincipal, conversation_id: str) -> Conversation:
-        """Open a resolved conversation again, keeping its assignee. A visitor has one open
-        conversation at most: if it has started another, this raises VisitorHasOpenConversation."""
-        now = utcnow()
-        try:
-            async with self._unit() as conn:
-                row = (
-                    await conn.execute(
-                        conversations.update()
-                        .where(conversations.c.id == conversation_id, self._visible(agent))
-                        .values(status="open", resolved_at=None, updated_at=now)
-                        .returning(*conversations.c)
-                    )
-                ).first()
-        except IntegrityError:
-            raise VisitorHasOpenConversation() from None
         if row is None:
             raise ConversationNotFound()
         return _conversation(row)
@@ -594,8 +592,8 @@ class _ReadUnit:
 class _WriteUnit:
     """A write transaction whose connection failures surface as StoreUnavailable."""
 
-    def __init__(self, db: Database, *, single_statement: bool = False) -> None:
-        self._cm = db.statement() if single_statement and not db.sqlite else db.write()
+    def __init__(self, db: Database) -> None:
+        self._cm = db.write()
 
     async def __aenter__(self) -> AsyncConnection:
         try:

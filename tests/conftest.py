@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,13 +30,10 @@ def database_url(backend: str, tmp: Path) -> tuple[str, str | None]:
     return url, name
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    """One causette server per test module and backend, on a new empty database."""
-    tmp = tmp_path_factory.mktemp(f"server-{request.param}")
-    url, pg_name = database_url(request.param, tmp)
+@contextlib.contextmanager
+def running_server(backend: str, tmp: Path) -> Iterator[ServerProcess]:
+    """A causette server on a new empty database of this backend, stopped and dropped after."""
+    url, pg_name = database_url(backend, tmp)
     proc = ServerProcess(database_url=url, workdir=tmp).start()
     try:
         yield proc
@@ -43,6 +41,15 @@ def server(
         proc.stop()
         if pg_name:
             drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One causette server per test module and backend, on a new empty database."""
+    with running_server(request.param, tmp_path_factory.mktemp(f"server-{request.param}")) as s:
+        yield s
 
 
 async def new_agent(

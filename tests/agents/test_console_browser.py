@@ -12,6 +12,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.agents.consoleclient import PASSWORD, console_agent, insert_agent
+from tests.browser import launch_chromium
 from tests.conftest import new_space
 from tests.servers import ServerProcess
 from tests.wsclient import ChatClient, visitor_token
@@ -19,15 +20,6 @@ from tests.wsclient import ChatClient, visitor_token
 # one Chromium for the module, on the module's event loop; a fresh context per test
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -45,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = await launch_chromium(p)
         try:
             yield b
         finally:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, database_url
-from tests.servers import ServerProcess, drop_pg_database
+from tests.conftest import BACKENDS, running_server
+from tests.servers import ServerProcess
 from tests.wsclient import ChatClient
 
 __all__ = ["closing_clients", "core_server"]
@@ -26,15 +26,8 @@ __all__ = ["closing_clients", "core_server"]
 def core_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp(f"core-{request.param}")
-    url, pg_name = database_url(request.param, tmp)
-    proc = ServerProcess(database_url=url, workdir=tmp).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-        if pg_name:
-            drop_pg_database(pg_name)
+    with running_server(request.param, tmp_path_factory.mktemp(f"core-{request.param}")) as s:
+        yield s
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 from chat.identity import identity_signature
+from tests.browser import launch_chromium
 from tests.servers import ServerProcess
 from tests.widget.conftest import (
     HostSite,
@@ -25,15 +26,6 @@ from tests.wsclient import ChatClient
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 expect.set_options(timeout=10_000)
 
 # what an agent might send: each must show as text, run nothing, add no element
@@ -56,7 +48,7 @@ XSS = [
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = await launch_chromium(p)
         try:
             yield browser
         finally:
