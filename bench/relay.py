@@ -42,12 +42,16 @@ from servers import (
     BenchError,
     Cluster,
     RedisServer,
+    count_persisted,
     cpu_between,
+    cpu_grown,
     create_agent,
     create_pg_database,
     drop_pg_database,
     ensure_space,
+    machine_busy,
     process_tree,
+    processes_named,
     require_loopback,
     snapshot,
 )
@@ -165,6 +169,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     spawn.add_argument("--workers", type=int, default=1, help="with --spawn: workers per node")
     spawn.add_argument(
+        "--naive-broker",
+        action="store_true",
+        help="with --spawn and Redis: run the nodes on the naive redis-py broker of "
+        "bench/naive_node.py (a PUBLISH awaited per message, one pattern subscription), "
+        "to measure what the broker's client path saves",
+    )
+    spawn.add_argument(
         "--keep-workdir",
         action="store_true",
         help="with --spawn: keep the servers' folder (logs, SQLite file) and say where",
@@ -180,6 +191,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("give --url (or --visitor-url and --agent-url), or --spawn")
     if args.own_redis and args.redis_url:
         p.error("--own-redis and --redis-url exclude each other")
+    if args.naive_broker and not (args.spawn and (args.own_redis or args.redis_url)):
+        p.error("--naive-broker needs --spawn and --own-redis or --redis-url")
     if args.spawn and (args.url or args.visitor_url or args.agent_url):
         p.error("--spawn starts its own servers: leave out --url, --visitor-url, --agent-url")
     if not args.spawn and not args.create_agent and not (args.agent_email and args.agent_password):
@@ -209,6 +222,11 @@ class Measured:
     client_cpu: float
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
+    machine_busy: float  # CPU seconds, all cores, everything running on the machine
+    cores: int
+    services_cpu: dict[str, float]  # postgres, redis-server: every process of that name
+    prefix: str  # of every client_id of the run
+    persisted: tuple[int, int] | None = None  # rows stored, distinct client_ids among them
 
 
 def _client_cpu() -> float:
@@ -224,6 +242,9 @@ async def run(plan: Plan, pids: list[int]) -> Measured:
             await load.setup()
             tree = process_tree(pids) if pids else []
             load_before = os.getloadavg()
+            services = processes_named("postgres", "redis-server")
+            services_before = {name: snapshot(pids) for name, pids in services.items()}
+            busy_before, cores = machine_busy()
             before = snapshot(tree)
             client_before = _client_cpu()
             peak = before.rss_total
@@ -234,6 +255,11 @@ async def run(plan: Plan, pids: list[int]) -> Measured:
             await measuring
             after = snapshot(tree)
             client_after = _client_cpu()
+            busy_after, _ = machine_busy()
+            services_cpu = {  # with the processes started meanwhile (new backends)
+                name: cpu_grown(services_before[name], snapshot(pids))
+                for name, pids in processes_named(*services).items()
+            }
             load_after = os.getloadavg()
         finally:
             await load.close()
@@ -247,6 +273,10 @@ async def run(plan: Plan, pids: list[int]) -> Measured:
         client_cpu=client_after - client_before,
         load_before=load_before,
         load_after=load_after,
+        machine_busy=busy_after - busy_before,
+        cores=cores,
+        services_cpu=services_cpu,
+        prefix=load.prefix,
     )
 
 
@@ -282,6 +312,11 @@ def report(
         "client_cpu_seconds": m.client_cpu,
         "client_cpu_us_per_msg": m.client_cpu * per_msg,
         "load_average": {"before": m.load_before, "after": m.load_after},
+        "services_cpu_seconds": m.services_cpu,
+        "machine_busy_cpu_seconds": m.machine_busy,
+        "cores": m.cores,
+        "persisted_rows": m.persisted[0] if m.persisted else None,
+        "persisted_client_ids": m.persisted[1] if m.persisted else None,
         "server_log": log_summary,
     }
     if args.json:
@@ -309,6 +344,12 @@ def report(
         f"gaps {r.gaps}   delivered unacked {r.delivered_unacked}"
         + ("" if r.settled else f"   (drain gave up at {secs:.0f} s: the server was behind)")
     )
+    if m.persisted is not None:
+        rows, distinct = m.persisted
+        print(
+            f"  stored    {rows} rows read back for {distinct} client_ids "
+            f"({rows - distinct} stored twice, {r.acked - rows} acked but not stored)"
+        )
     if r.errors or r.closes:
         print(f"  errors    {r.errors}   closes {r.closes}")
     if m.server_cpu is not None:
@@ -322,6 +363,13 @@ def report(
     print(
         f"  generator CPU {m.client_cpu:.2f} s ({100 * m.client_cpu / secs:.0f}% of a core) "
         f"= {out['client_cpu_us_per_msg']:.0f} µs/msg   schedule lag ms  {_ms(r.lag_ms)}"
+    )
+    services = "   ".join(
+        f"{name} {cpu * per_msg:.0f} µs/msg" for name, cpu in m.services_cpu.items() if cpu
+    )
+    print(
+        f"  machine   {m.machine_busy / secs:.2f} of {m.cores} cores busy "
+        f"= {m.machine_busy * per_msg:.0f} µs/msg in all" + (f"   ({services})" if services else "")
     )
     if log_summary:
         print(f"  server log {log_summary}")
@@ -345,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         with cleanup:
             setup, plan, pids, cluster = prepare(args, cleanup)
             measured = asyncio.run(run(plan, pids))
+            if cluster is not None:
+                measured.persisted = count_persisted(cluster.database_url, measured.prefix)
             report(args, setup, measured, cluster.log_summary() if cluster else "")
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -382,7 +432,9 @@ def prepare(
             cleanup.callback(drop_pg_database, args.fresh_pg, name)
         source = Path(args.source).resolve() if args.source else None
         cluster = Cluster(
-            workdir, database_url, args.redis_url, args.nodes, args.workers, source=source
+            *(workdir, database_url, args.redis_url, args.nodes, args.workers),
+            source=source,
+            naive_broker=args.naive_broker,
         )
         cleanup.callback(cluster.stop)
         cluster.start()
@@ -397,6 +449,8 @@ def prepare(
         )
         backend = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
         broker = "Redis" if args.redis_url else "in-process broker"
+        if args.naive_broker:
+            broker += " (naive redis-py broker)"
         setup = f"{backend}, {broker}, {args.nodes} node(s) x {args.workers} worker(s), spawned"
         if source:
             setup += f" from {source}"

@@ -7,6 +7,7 @@ Everything started here is stopped here, by the PID it was given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -24,18 +25,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+
 __all__ = [
     "BenchError",
     "Cluster",
     "ProcSnapshot",
     "RedisServer",
+    "count_persisted",
     "cpu_between",
+    "cpu_grown",
     "create_agent",
     "create_pg_database",
     "drop_pg_database",
     "ensure_space",
     "free_port",
+    "machine_busy",
     "process_tree",
+    "processes_named",
     "require_loopback",
     "snapshot",
 ]
@@ -153,6 +160,36 @@ def create_pg_database(admin_dsn: str) -> tuple[str, str]:
     return name, f"{base}/{name}"
 
 
+def count_persisted(database_url: str, prefix: str) -> tuple[int, int]:
+    """Rows in ``messages`` whose client_id starts with ``prefix``, and distinct client_ids
+    among them: what the run actually stored, read back after it."""
+    query = (
+        "SELECT count(*), count(DISTINCT client_id) FROM messages "
+        "WHERE substr(client_id, 1, {n}) = {p}"
+    )
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        path = make_url(database_url).database or ""
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            row = db.execute(query.format(n=len(prefix), p="?"), (prefix,)).fetchone()
+        return int(row[0]), int(row[1])
+
+    import asyncpg
+
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    async def go() -> tuple[int, int]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            row = await conn.fetchrow(query.format(n=len(prefix), p="$1"), prefix)
+        finally:
+            await conn.close()
+        return int(row[0]), int(row[1])
+
+    return asyncio.run(go())
+
+
 def drop_pg_database(admin_dsn: str, name: str) -> None:
     import asyncpg
 
@@ -243,6 +280,7 @@ class Cluster:
     nodes: int = 1
     workers: int = 1
     source: Path | None = None  # a source tree to run instead of the installed code
+    naive_broker: bool = False  # bench/naive_node.py: the redis-py path the broker replaced
     started: list[Node] = field(default_factory=list)
 
     def start(self, timeout: float = 60.0) -> Cluster:
@@ -257,13 +295,15 @@ class Cluster:
         )
         if self.redis_url:
             env["CAUSETTE_REDIS_URL"] = self.redis_url
+        entry = [str(Path(__file__).with_name("naive_node.py"))] if self.naive_broker else []
+        entry = entry or ["-m", "chat"]
         for _ in range(self.nodes):  # one after the other: the first applies the migrations
             port = free_port()
             log_path = self.workdir / f"server-{port}.log"
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(
                     [
-                        *(sys.executable, "-m", "chat", "serve", "--host", "127.0.0.1"),
+                        *(sys.executable, *entry, "serve", "--host", "127.0.0.1"),
                         *("--port", str(port), "--workers", str(self.workers)),
                     ],
                     cwd=self.workdir,
@@ -387,6 +427,35 @@ def _vm_rss(pid: int) -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def processes_named(*names: str) -> dict[str, list[int]]:
+    """PIDs by command name (``postgres``, ``redis-server``): the services beside the nodes."""
+    found: dict[str, list[int]] = {name: [] for name in names}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{entry.name}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in found:
+            found[comm].append(int(entry.name))
+    return found
+
+
+def machine_busy() -> tuple[float, int]:
+    """CPU seconds every core of the machine spent busy since boot, and the number of cores."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / _TICKS, os.cpu_count() or 1
+
+
+def cpu_grown(before: ProcSnapshot, after: ProcSnapshot) -> float:
+    """CPU seconds used in between by the processes alive at the end, counting in full
+    those that started in between."""
+    return sum(cpu - before.cpu.get(pid, 0.0) for pid, cpu in after.cpu.items())
 
 
 def cpu_between(before: ProcSnapshot, after: ProcSnapshot) -> float:
