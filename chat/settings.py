@@ -17,6 +17,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///causette.db"
     redis_url: str | None = None
+    # pub/sub channels are shared by every client of a Redis, whatever its database number:
+    # deployments sharing one keep apart by this prefix (default: causette:<db>:)
+    redis_channel_prefix: str | None = None
     secret_key: str | None = Field(default=None, repr=False)
     secret_key_file: Path = Path(".causette-secret")
 

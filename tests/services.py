@@ -6,6 +6,7 @@ The shared PostgreSQL (5432) and Redis (6379) are never touched here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -17,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -27,6 +29,7 @@ __all__ = [
     "PostgresCluster",
     "RedisServer",
     "log_events",
+    "logged",
     "redis_publish",
     "worker_pid_of",
 ]
@@ -101,13 +104,17 @@ class RedisServer:
                 self.kill()
 
 
-async def redis_publish(url: str, channel: str, payload: str) -> int:
-    """PUBLISH from a connection of our own: how many subscribers Redis delivered it to."""
+async def redis_publish(url: str, channel: str, payload: str, *, prefix: str | None = None) -> int:
+    """PUBLISH from a connection of our own, on ``channel`` as a node given ``url`` (and
+    ``prefix``, if any) names it on the wire: how many subscribers Redis delivered it to."""
+    from chat.broker.redis import default_prefix
     from chat.broker.resp import RedisAddress, RespConnection, encode_command
 
-    conn = await RespConnection.open(RedisAddress.from_url(url))
+    address = RedisAddress.from_url(url)
+    wire = (default_prefix(address) if prefix is None else prefix) + channel
+    conn = await RespConnection.open(address)
     try:
-        conn.write(encode_command(b"PUBLISH", channel.encode(), payload.encode()))
+        conn.write(encode_command(b"PUBLISH", wire.encode(), payload.encode()))
         return int(await conn.read_one())
     finally:
         await conn.close()
@@ -295,6 +302,29 @@ def log_events(server: ServerProcess) -> list[str]:
             if isinstance(record, dict) and "event" in record:
                 events.append(str(record["event"]))
     return events
+
+
+async def logged(
+    server: ServerProcess, event: str, timeout: float = 10.0, **fields: object
+) -> dict[str, Any]:
+    """The first ``event`` record with these fields, once the server has written it (log
+    lines are written, not announced: the file is read again every 50 ms until then)."""
+    import json
+
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in server.logs().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if (
+                    isinstance(record, dict)
+                    and record.get("event") == event
+                    and all(record.get(k) == v for k, v in fields.items())
+                ):
+                    return record
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{server.base_url} never logged {event} with {fields}")
+        await asyncio.sleep(0.05)
 
 
 def worker_pid_of(server: ServerProcess, client_port: int) -> int:

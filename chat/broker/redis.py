@@ -26,12 +26,19 @@ from chat.broker.base import Delivery, Reconnected
 from chat.broker.resp import RedisAddress, RespConnection, RespError, encode_command
 from chat.logging import get_logger
 
-__all__ = ["RESYNC_CHANNEL", "RedisBroker"]
+__all__ = ["RESYNC_CHANNEL", "RedisBroker", "default_prefix"]
 
 log = get_logger("causette.broker")
 
-RESYNC_CHANNEL = "causette:resync"
+RESYNC_CHANNEL = "resync"  # "every node, read the store again" (before the prefix)
 _FAILURES = (OSError, ConnectionError, EOFError, TimeoutError, asyncio.IncompleteReadError)
+
+
+def default_prefix(address: RedisAddress) -> str:
+    """Pub/sub ignores the database number: channels are shared by every client of a Redis.
+    Prefixing them with it keeps deployments that were given different databases apart, as
+    their operators expect."""
+    return f"causette:{address.db}:"
 
 
 def _reason(exc: BaseException) -> str:
@@ -51,12 +58,16 @@ class RedisBroker:
         self,
         url: str,
         *,
+        prefix: str | None = None,
         max_pending: int = 100_000,
         batch: int = 1024,
         subscribe_timeout: float = 2.0,
         health_interval: float = 15.0,
     ) -> None:
         self._address = RedisAddress.from_url(url)
+        # every channel on the wire is prefixed; callers only ever see their own names
+        self.prefix = default_prefix(self._address) if prefix is None else prefix
+        self._wire_prefix = self.prefix.encode()
         self._channels: set[str] = {RESYNC_CHANNEL}
         self._pending: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self._max_pending = max_pending
@@ -115,7 +126,7 @@ class RedisBroker:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sub_waiters.setdefault(channel, []).append(waiter)
         try:
-            sub.write(encode_command(b"SUBSCRIBE", channel.encode()))
+            sub.write(encode_command(b"SUBSCRIBE", self._wire(channel)))
             await asyncio.wait_for(asyncio.shield(waiter), self._subscribe_timeout)
         except (*_FAILURES, RespError) as exc:
             # unconfirmed: treat the link as broken, so that the reconnection subscribes
@@ -136,7 +147,13 @@ class RedisBroker:
         sub = self._sub
         if sub is not None:
             with contextlib.suppress(*_FAILURES, RespError):
-                sub.write(encode_command(b"UNSUBSCRIBE", channel.encode()))
+                sub.write(encode_command(b"UNSUBSCRIBE", self._wire(channel)))
+
+    def _wire(self, channel: str) -> bytes:
+        return self._wire_prefix + channel.encode()
+
+    def _name(self, wire: bytes) -> str:
+        return wire.removeprefix(self._wire_prefix).decode(errors="replace")
 
     def _confirmed(self, channel: str) -> None:
         for waiter in self._sub_waiters.pop(channel, []):
@@ -166,7 +183,9 @@ class RedisBroker:
                 awaiting: set[str] | None = set(channels)
                 for i in range(0, len(channels), 500):
                     conn.write(
-                        encode_command(b"SUBSCRIBE", *(c.encode() for c in channels[i : i + 500]))
+                        encode_command(
+                            b"SUBSCRIBE", *(self._wire(c) for c in channels[i : i + 500])
+                        )
                     )
                 await conn.drain()
                 probing = False
@@ -184,7 +203,7 @@ class RedisBroker:
                     for reply in replies:
                         kind = reply[0]
                         if kind == b"message":
-                            channel = reply[1].decode(errors="replace")
+                            channel = self._name(reply[1])
                             if channel == RESYNC_CHANNEL:
                                 log.info("broker_resync_requested")
                                 yield Reconnected(0.0)
@@ -193,7 +212,7 @@ class RedisBroker:
                             # a foreign payload is the hub's to refuse, not a broken link
                             yield Delivery(channel, reply[2].decode(errors="replace"))
                         elif kind == b"subscribe":
-                            channel = reply[1].decode(errors="replace")
+                            channel = self._name(reply[1])
                             self._confirmed(channel)
                             if awaiting is None:
                                 continue
@@ -230,7 +249,7 @@ class RedisBroker:
         if len(self._pending) >= self._max_pending:
             self._pending.popleft()
             self._dropped = True
-        self._pending.append((channel.encode(), payload.encode()))
+        self._pending.append((self._wire(channel), payload.encode()))
         self._wakeup.set()
 
     async def _publish_loop(self) -> None:
@@ -253,7 +272,7 @@ class RedisBroker:
                         attempt = 0
                     if self._dropped:  # some were lost: every node reads the store again
                         self._dropped = False
-                        self._pending.append((RESYNC_CHANNEL.encode(), b"overflow"))
+                        self._pending.append((self._wire(RESYNC_CHANNEL), b"overflow"))
                     batch = [
                         self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))
                     ]

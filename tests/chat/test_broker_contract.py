@@ -148,6 +148,40 @@ async def test_redis_subscribe_returns_only_once_redis_confirmed(redis_server: R
             assert await harness.delivery() == Delivery(name, str(i))
 
 
+async def test_redis_deployments_sharing_one_redis_never_hear_each_other(
+    redis_server: RedisServer,
+) -> None:
+    """Two deployments on one redis-server, one given database 0 and the other database 1
+    (pub/sub itself ignores the number), then two given the same database and their own
+    ``prefix``. Figure: for each pair, 50 payloads published on the same channel name by
+    each side (the resync channel included) reach only their own side: 50 each, 0 across."""
+    base = redis_server.url.rsplit("/", 1)[0]
+    pairs = [
+        (RedisBroker(f"{base}/0"), RedisBroker(f"{base}/1")),
+        (RedisBroker(base, prefix="online:"), RedisBroker(base, prefix="retail:")),
+    ]
+    for first, second in pairs:
+        async with Listening(first) as a, Listening(second) as b:
+            name = channel()
+            for side in (a, b):
+                await side.broker.subscribe(name)
+            for i in range(50):
+                first.publish(name, f"a{i}")
+                second.publish(name, f"b{i}")
+            got_a = [(await a.delivery()).payload for _ in range(50)]
+            got_b = [(await b.delivery()).payload for _ in range(50)]
+            assert got_a == [f"a{i}" for i in range(50)]
+            assert got_b == [f"b{i}" for i in range(50)]
+            # a resync asked on one side is not the other's business either
+            assert await redis_publish(base, "resync", "x", prefix=first.prefix) == 1
+            assert isinstance(await a.next(), Reconnected)
+            first.publish(name, "marker")
+            second.publish(name, "marker")
+            assert await a.delivery() == Delivery(name, "marker")
+            assert await b.delivery() == Delivery(name, "marker")
+            assert a.inbox.empty() and b.inbox.empty()
+
+
 async def test_redis_publish_never_blocks_and_batches_reach_redis(
     redis_server: RedisServer,
 ) -> None:
