@@ -24,6 +24,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    NO_STATUS = 1005  # only ever received: the client closed without a code (logged as such)
     POLICY_VIOLATION = 1008  # missing, bad or expired token; forbidden origin
     TOO_BIG = 1009  # a frame over the hard size limit
     INTERNAL_ERROR = 1011

@@ -90,6 +90,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
     structlog.contextvars.bind_contextvars(conn_id=conn.id, kind=kind, principal_id=principal.id)
     received = 0
     close_code = CloseCode.NORMAL
+    peer_code: int | None = None  # the client's (or the server's frame limit's) close code
     try:
         async with ctx.hub.subscription(conn, principal.channels), _present(ctx, principal):
             await _welcome(ctx, websocket, conn, websocket.state.hello)
@@ -104,7 +105,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
                 with contextlib.suppress(BaseException):
                     await task
             if receiver in done and not receiver.cancelled():
-                received = receiver.result()
+                received, peer_code = receiver.result()
             if conn.overflowed:
                 close_code = CloseCode.TRY_AGAIN_LATER
                 log.warning("ws_queue_full")
@@ -121,7 +122,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
                 await websocket.close(code=close_code)
         log.info(
             "ws_closed",
-            close_code=int(close_code),
+            close_code=int(close_code) if peer_code is None else peer_code,
             frames_in=received,
             frames_out=conn.sent_frames,
             seconds=round(time.monotonic() - started, 3),
@@ -241,14 +242,15 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
         conn.sync(conversation_id)
 
 
-async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> int:
-    """Read frames until the client leaves. Bad input gets an error frame, never a close."""
+async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> tuple[int, int]:
+    """Read frames until the client leaves: (frames read, the close code). Bad input gets an
+    error frame, never a close; a frame over the size limit is closed 1009 by the server."""
     received = 0
     max_body = ctx.settings.max_body_chars
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            return received
+            return received, int(message.get("code") or CloseCode.NO_STATUS)
         received += 1
         text = message.get("text")
         if text is None:

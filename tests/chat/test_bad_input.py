@@ -15,6 +15,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from tests.conftest import new_agent
 from tests.rows import fetch
 from tests.servers import SECRET, ServerProcess
+from tests.services import logged
 from tests.wsclient import ChatClient, agent_token, visitor_token
 
 pytestmark = pytest.mark.usefixtures("closing_clients")
@@ -240,6 +241,9 @@ async def test_frame_over_64_kib_closes_with_1009(server: ServerProcess) -> None
     code, _reason = await client.wait_closed()
     assert code == 1009
     assert await stored_by(server, visitor["visitor_id"]) == 0
+    # and the log says so: an operator chasing "my chat keeps dropping" sees why
+    closed = await logged(server, "ws_closed", principal_id=visitor["visitor_id"])
+    assert closed["close_code"] == 1009
 
 
 # -- the hello ---------------------------------------------------------------------------------
