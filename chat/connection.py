@@ -19,6 +19,7 @@ from chat.errors import StoreUnavailable
 from chat.events import Event
 from chat.principals import Principal
 from chat.protocol import dump
+from chat.ratelimit import TokenBucket
 from chat.store import Store
 from chat.types import CloseCode
 
@@ -57,6 +58,7 @@ class Connection:
         queue_size: int,
         page: int,
         on_resync: Callable[[Connection], Awaitable[list[str]]] | None = None,
+        updates: TokenBucket | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
@@ -73,6 +75,8 @@ class Connection:
         self.sent_frames = 0
         self.user_agent = ""  # the browser's, as the handshake said: part of a visitor's context
         self.pump_task: asyncio.Task[None] | None = None
+        # typing, read and the visitor's own frames: see chat/ratelimit.py
+        self.updates = updates or TokenBucket(0, 1)
 
     # -- producers (never wait) ------------------------------------------------------------
 

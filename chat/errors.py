@@ -11,7 +11,8 @@ CausetteError
 │   ├── ConversationResolved  conversation_resolved
 │   ├── VisitorHasOpenConversation  visitor_has_open_conversation (reopen refused)
 │   ├── IdentityRefused       identity_refused (unsigned or wrongly signed identify)
-│   └── NotAllowed            not_allowed
+│   ├── NotAllowed            not_allowed
+│   └── RateLimited           rate_limited (retryable: too many frames of this kind, slow down)
 ├── StoreUnavailable      store_unavailable (retryable: resend with the same client_id)
 ├── AuthError             bad_token / bad_credentials / account_locked (HTTP 401/423, close 1008)
 ├── QueueFull             a connection fell too far behind (close 1013)
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidJSON",
     "NotAllowed",
     "QueueFull",
+    "RateLimited",
     "StoreUnavailable",
     "UnknownType",
     "UsageError",
@@ -122,6 +124,14 @@ class NotAllowed(FrameError):
     """This action is not allowed for this account."""
 
     code = "not_allowed"
+
+
+class RateLimited(FrameError):
+    """Too many frames of this kind; send it again in a moment."""
+
+    # frames that fan out to every agent of a space: see chat/ratelimit.py
+    code = "rate_limited"
+    retryable = True
 
 
 class StoreUnavailable(CausetteError):

@@ -13,7 +13,7 @@ from agents.presence import Presence
 from agents.receipts import mark_read, read_frame
 from chat.clock import iso, utcnow
 from chat.connection import Connection
-from chat.errors import ConversationNotFound, NotAllowed
+from chat.errors import ConversationNotFound, NotAllowed, RateLimited
 from chat.events import Event
 from chat.hub import Hub
 from chat.logging import get_logger
@@ -68,7 +68,8 @@ class Relay:
         if isinstance(frame, MessageIn):
             await self.message(conn, frame)
         elif isinstance(frame, Typing):
-            await self.typing(conn, frame)
+            if conn.updates.take():  # beyond the allowance a hint is dropped, not refused
+                await self.typing(conn, frame)
         elif isinstance(frame, Resolve):
             await self.resolve(conn, frame)
         elif isinstance(frame, History):
@@ -79,10 +80,13 @@ class Relay:
             if not isinstance(conn.principal, AgentPrincipal):
                 raise NotAllowed("Only agents have a presence.")
             self.presence.set_status(conn.principal.id, frame.status)
-        elif isinstance(frame, Read):
-            await self.read(conn, frame)
-        elif isinstance(frame, VisitorFrame):
-            await self.visitor_update(conn, frame)
+        elif isinstance(frame, Read | VisitorFrame):
+            if not conn.updates.take():
+                raise RateLimited()
+            if isinstance(frame, Read):
+                await self.read(conn, frame)
+            else:
+                await self.visitor_update(conn, frame)
         else:  # a second hello
             raise NotAllowed("Already signed in on this connection.")
 

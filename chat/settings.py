@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     hello_timeout_seconds: float = 10.0  # a socket that says nothing this long is closed 1008
     heartbeat_seconds: float = 25.0  # WebSocket ping interval, and how long a pong may take
     replay_page: int = 200
+    # per socket: typing, read, context, identify, contact, attributes, track (0: no limit)
+    update_frames_per_second: float = 10.0
+    update_frames_burst: int = 30
 
     login_max_failures: int = 5
     login_lock_seconds: int = 15 * 60

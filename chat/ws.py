@@ -32,6 +32,7 @@ from chat.protocol import (
     error_frame,
     parse_client_frame,
 )
+from chat.ratelimit import TokenBucket
 from chat.relay import conversation_frame
 from chat.store import Conversation
 from chat.types import CloseCode
@@ -85,6 +86,9 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         queue_size=ctx.settings.send_queue_size,
         page=ctx.settings.replay_page,
         on_resync=_resync_targets,
+        updates=TokenBucket(
+            ctx.settings.update_frames_per_second, ctx.settings.update_frames_burst
+        ),
     )
     conn.user_agent = websocket.headers.get("user-agent", "")[:512]
     structlog.contextvars.bind_contextvars(conn_id=conn.id, kind=kind, principal_id=principal.id)
@@ -263,7 +267,8 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
             # way (a transaction cut by cancellation can keep SQLite's write lock)
             await asyncio.shield(_handle(ctx, conn, frame))
         except FrameError as exc:
-            conn.send_frame(_error(exc.code, exc.message, exc.ref or _ref(frame)))
+            ref = exc.ref or _ref(frame)
+            conn.send_frame(_error(exc.code, exc.message, ref, retryable=exc.retryable))
         except (StoreUnavailable, DBAPIError):
             log.warning("store_unavailable")
             down = StoreUnavailable("The database is unavailable; send the frame again later.")

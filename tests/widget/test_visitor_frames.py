@@ -3,7 +3,10 @@ track), on both backends: what agents of the space hear, what is stored, what is
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import time
 from typing import Any
 
 from chat.identity import identity_signature
@@ -229,4 +232,44 @@ async def test_agents_cannot_describe_visitors(server: ServerProcess) -> None:
     ):
         await agent.send(frame)
         assert (await agent.expect("error"))["code"] == "not_allowed"
+    await agent.close()
+
+
+async def test_a_flood_of_update_frames_is_cut_at_the_allowance(server: ServerProcess) -> None:
+    """A visitor socket sends 100 ``track`` then 100 ``typing`` frames back to back (the
+    default allowance is 10 a second, 30 in a row). Figures: the agent gets between 30 and
+    30 + 10/s x elapsed + 1 tracks, every other track is answered ``rate_limited`` with
+    ``retryable``; typing beyond the allowance is dropped without an error; the message sent
+    after the flood is still acked and delivered; a track sent once tokens came back passes."""
+    space, _ = await make_space(server.database_url, [])
+    agent = await connect_agent(server, space)
+    v, visitor_id = await visitor(server, space)
+    opened = await v.say("hello")  # typing needs a conversation to type into
+    await agent.expect("message", client_id=opened["client_id"])
+
+    started = time.monotonic()
+    for i in range(100):
+        await v.send({"type": "track", "event": "Scrolled", "props": {"i": i}})
+    for _ in range(100):
+        await v.send({"type": "typing"})
+    last = await v.say("after the flood")
+    elapsed = time.monotonic() - started
+    await agent.expect("message", client_id=last["client_id"])
+
+    index = next(n for n, f in enumerate(agent.frames) if f.get("client_id") == last["client_id"])
+    heard = agent.frames[:index]
+    tracks = [f for f in heard if f["type"] == "track" and f["visitor_id"] == visitor_id]
+    typing = [f for f in heard if f["type"] == "typing"]
+    assert 30 <= len(tracks) <= 30 + math.ceil(10 * elapsed) + 1
+    assert [f["props"]["i"] for f in tracks][:30] == list(range(30))  # the first ones passed
+    errors = [f for f in v.frames if f["type"] == "error"]
+    assert len(errors) == 100 - len(tracks)
+    assert {(e["code"], e["retryable"]) for e in errors} == {("rate_limited", True)}
+    # typing draws on the same allowance: both together stay within it
+    assert len(tracks) + len(typing) <= 30 + math.ceil(10 * elapsed) + 1
+
+    await asyncio.sleep(0.3)  # the allowance is time itself: let three tokens come back
+    await v.send({"type": "track", "event": "Came back"})
+    assert (await agent.expect("track", event="Came back"))["visitor_id"] == visitor_id
+    await v.close()
     await agent.close()
