@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppContext]]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, query_timeout=settings.database_timeout_seconds)
         hub = Hub(broker_from_url(settings.redis_url, prefix=settings.redis_channel_prefix))
         await hub.start()
         presence = Presence(hub)

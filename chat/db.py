@@ -29,7 +29,7 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """An async engine and the few rules that differ between SQLite and PostgreSQL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, query_timeout: float | None = None) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
         # no pre-ping: it costs a round trip per unit of work; a connection that died is
@@ -42,7 +42,12 @@ class Database:
             if make_url(url).get_driver_name() == "asyncpg":
                 # a database host that does not answer fails a unit of work in seconds (as
                 # StoreUnavailable: resend), instead of holding the socket for a minute
-                kwargs["connect_args"] = {"timeout": 5.0}
+                kwargs["connect_args"] = {"timeout": min(5.0, query_timeout or 5.0)}
+                if query_timeout:
+                    # and a database that hangs (a paused host, a partition that drops
+                    # packets without a reset) fails a query the same way, rather than
+                    # holding every frame that waits on it until the host comes back
+                    kwargs["connect_args"]["command_timeout"] = query_timeout
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._forgotten_at = -1.0
         # SQLite has one writer at a time: queue writers here instead of failing on "locked"

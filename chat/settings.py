@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAUSETTE_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///causette.db"
+    # PostgreSQL: a query with no answer after this long fails as store_unavailable (0: never)
+    database_timeout_seconds: float = 10.0
     redis_url: str | None = None
     # pub/sub channels are shared by every client of a Redis, whatever its database number:
     # deployments sharing one keep apart by this prefix (default: causette:<db>:)

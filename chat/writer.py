@@ -212,6 +212,7 @@ class BatchWriter:
                 except asyncpg.UniqueViolationError:
                     return [None] * len(items)  # a concurrent duplicate: the general path
                 except (*_PG_LOST, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                    pg.terminate()  # at once: a graceful close would wait on a hung server
                     await conn.invalidate()
                     raise
         except (

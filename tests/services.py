@@ -138,6 +138,7 @@ class PostgresCluster:
     port: int = 0
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="causette-pg-")))
     bin: Path = field(default_factory=_pg_bin)
+    paused: list[int] = field(default_factory=list)
 
     @property
     def data(self) -> Path:
@@ -202,7 +203,33 @@ class PostgresCluster:
             await conn.close()
         return self.url(name)
 
+    def processes(self) -> list[int]:
+        """The postmaster and its children (backends, background workers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = (entry / "stat").read_text()
+                    if int(stat[stat.rindex(")") + 2 :].split()[1]) == postmaster:
+                        pids.append(int(entry.name))
+        return pids
+
+    def pause(self) -> None:
+        """SIGSTOP every process of the cluster: a database that hangs without a word, as
+        a paused VM or a partition that drops packets looks to its clients."""
+        self.paused = self.processes()
+        for pid in self.paused:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self.paused = []
+
     def destroy(self) -> None:
+        self.resume()
         if self.running():
             with contextlib.suppress(RuntimeError):
                 self.stop()

@@ -571,6 +571,71 @@ async def test_r3_postgres_stopped_sends_get_retryable_errors_then_land_once(
         redis.stop()
 
 
+async def test_r5_postgres_that_hangs_answers_retryable_errors_in_bounded_time(
+    own_postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    """R5, beyond the four: our own PostgreSQL is frozen with SIGSTOP (a paused host, a
+    partition that drops packets: no error, no reset, no answer) while a visitor sends 3
+    messages, on a node given CAUSETTE_DATABASE_TIMEOUT_SECONDS=1. Figures: each send is
+    answered by ``store_unavailable`` with ``retryable: true`` within a few seconds, none
+    acked, none left hanging; /readyz 503 naming the database; once PostgreSQL runs again the
+    node, not restarted, acks the 3 resent with their client_ids, stores each once, and the
+    agent receives each once."""
+    url = await own_postgres.create_database("causette")
+    env = {"CAUSETTE_DATABASE_TIMEOUT_SECONDS": "1"}
+    node = ServerProcess(database_url=url, workdir=tmp_path, env=env).start()
+    peers: list[Peer] = []
+    try:
+        visitor = await connect_visitor(node, (await visitor_token(node.base_url))["token"])
+        agent = await connect_agent(node, url)
+        peers = [visitor, agent]
+        first = await visitor.say("before the hang")
+        conversation_id = first["conversation_id"]
+        await agent.expect("message", client_id=first["client_id"])
+
+        own_postgres.pause()
+        try:
+            outcomes: dict[str, dict[str, Any]] = {}
+            slowest = 0.0
+            for i in range(3):
+                cid = str(uuid.uuid4())
+                sent = time.monotonic()
+                future = await visitor.post(f"during the hang {i}", conversation_id, cid)
+                outcomes[cid] = await asyncio.wait_for(future, 30.0)
+                slowest = max(slowest, time.monotonic() - sent)
+            status, body = await readyz(node)
+        finally:
+            own_postgres.resume()
+
+        acked = {
+            cid: await visitor.say("resent", conversation_id, client_id=cid) for cid in outcomes
+        }
+        expected = {first["seq"]} | {a["seq"] for a in acked.values()}
+        await agent.until(
+            lambda: set(agent.seqs(conversation_id, "visitor")) >= expected, "resent messages"
+        )
+        await agent.send({"type": "ping"})
+        await agent.expect("pong")
+        at_agent = tally("agent, every message", agent.seqs(conversation_id, "visitor"), expected)
+        rows = await stored(url, conversation_id)
+        kinds = {(f["type"], f.get("code"), f.get("retryable")) for f in outcomes.values()}
+        print(
+            f"\nR5 PostgreSQL frozen; sends: {len(outcomes)}; answers: {sorted(kinds, key=str)};"
+            f" slowest answer: {slowest:.2f} s; /readyz while frozen: {status} {body};"
+            f" after: {len(acked)} acked, {len(rows) - 1} rows (+1 from before); {at_agent}"
+        )
+        assert kinds == {("error", "store_unavailable", True)}
+        assert slowest < 10.0, "a hung database must not hold a frame until it comes back"
+        assert status == 503 and body["database"] == "unavailable", body
+        assert len(rows) == 1 + len(outcomes)
+        assert sorted(r.client_id for r in rows[1:]) == sorted(outcomes)
+        assert at_agent.perfect, str(at_agent)
+    finally:
+        for peer in peers:
+            await peer.close()
+        node.stop()
+
+
 # -- R4 ----------------------------------------------------------------------------------
 
 
