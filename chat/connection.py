@@ -58,7 +58,7 @@ class Connection:
         queue_size: int,
         page: int,
         on_resync: Callable[[Connection], Awaitable[list[str]]] | None = None,
-        updates: TokenBucket | None = None,
+        limits: tuple[TokenBucket, TokenBucket] | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
@@ -75,8 +75,8 @@ class Connection:
         self.sent_frames = 0
         self.user_agent = ""  # the browser's, as the handshake said: part of a visitor's context
         self.pump_task: asyncio.Task[None] | None = None
-        # typing, read and the visitor's own frames: see chat/ratelimit.py
-        self.updates = updates or TokenBucket(0, 1)
+        # typing and track; the frames that describe the visitor: see chat/ratelimit.py
+        self.hints, self.profile = limits or (TokenBucket(0, 1), TokenBucket(0, 1))
 
     # -- producers (never wait) ------------------------------------------------------------
 

@@ -1,12 +1,14 @@
-"""A token bucket per socket, for the frames that fan out but store little or nothing.
+"""Token buckets per socket, for the frames that fan out to every agent of a space.
 
-``typing``, ``read`` and the frames that describe the visitor (``context``, ``identify``,
-``contact``, ``attributes``, ``track``) each reach every agent socket of a space: a client
-that sends them in a loop would turn one socket into load on every agent. Browsers send them
-a few times a minute, so the allowance is generous: ``rate`` a second on average, ``burst``
-in a row. Beyond it a ``typing`` is dropped (a hint, nothing to resend) and the others are
-answered ``rate_limited``, retryable. Messages are not limited here: they are stored, acked
-and bounded by the body limit.
+``typing`` and ``track`` (hints, never stored) and the frames that describe the visitor
+(``context``, ``identify``, ``contact``, ``attributes``) each reach every agent socket of a
+space: a client sending them in a loop would turn one socket into load on every agent.
+Browsers send them a few times a minute, so each socket has two generous allowances, one
+for the hints and one for the profile (a page that tracks every scroll cannot use up what
+its contact form needs): ``rate`` a second on average, ``burst`` in a row. Beyond it a
+``typing`` is dropped (nothing to resend) and the others are answered ``rate_limited``,
+retryable. Not limited here: messages (stored, acked, bounded by the body limit) and read
+receipts (they fan out only when the reader's seq moves, so at most once per message).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class Relay:
         if isinstance(frame, MessageIn):
             await self.message(conn, frame)
         elif isinstance(frame, Typing):
-            if conn.updates.take():  # beyond the allowance a hint is dropped, not refused
+            if conn.hints.take():  # beyond the allowance a hint is dropped, not refused
                 await self.typing(conn, frame)
         elif isinstance(frame, Resolve):
             await self.resolve(conn, frame)
@@ -80,13 +80,13 @@ class Relay:
             if not isinstance(conn.principal, AgentPrincipal):
                 raise NotAllowed("Only agents have a presence.")
             self.presence.set_status(conn.principal.id, frame.status)
-        elif isinstance(frame, Read | VisitorFrame):
-            if not conn.updates.take():
+        elif isinstance(frame, Read):
+            await self.read(conn, frame)  # fans out only when it moves: one per message at most
+        elif isinstance(frame, VisitorFrame):
+            # a page tracking every scroll must not use up what a contact form needs
+            if not (conn.hints if isinstance(frame, Track) else conn.profile).take():
                 raise RateLimited()
-            if isinstance(frame, Read):
-                await self.read(conn, frame)
-            else:
-                await self.visitor_update(conn, frame)
+            await self.visitor_update(conn, frame)
         else:  # a second hello
             raise NotAllowed("Already signed in on this connection.")
 

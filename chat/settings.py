@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     hello_timeout_seconds: float = 10.0  # a socket that says nothing this long is closed 1008
     heartbeat_seconds: float = 25.0  # WebSocket ping interval, and how long a pong may take
     replay_page: int = 200
-    # per socket: typing, read, context, identify, contact, attributes, track (0: no limit)
+    # per socket, twice: for typing and track, and for context, identify, contact and
+    # attributes (a rate of 0: no limit)
     update_frames_per_second: float = 10.0
     update_frames_burst: int = 30
 

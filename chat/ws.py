@@ -86,8 +86,9 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         queue_size=ctx.settings.send_queue_size,
         page=ctx.settings.replay_page,
         on_resync=_resync_targets,
-        updates=TokenBucket(
-            ctx.settings.update_frames_per_second, ctx.settings.update_frames_burst
+        limits=(
+            TokenBucket(ctx.settings.update_frames_per_second, ctx.settings.update_frames_burst),
+            TokenBucket(ctx.settings.update_frames_per_second, ctx.settings.update_frames_burst),
         ),
     )
     conn.user_agent = websocket.headers.get("user-agent", "")[:512]

@@ -235,12 +235,13 @@ async def test_agents_cannot_describe_visitors(server: ServerProcess) -> None:
     await agent.close()
 
 
-async def test_a_flood_of_update_frames_is_cut_at_the_allowance(server: ServerProcess) -> None:
+async def test_a_flood_of_hint_frames_is_cut_at_the_allowance(server: ServerProcess) -> None:
     """A visitor socket sends 100 ``track`` then 100 ``typing`` frames back to back (the
     default allowance is 10 a second, 30 in a row). Figures: the agent gets between 30 and
     30 + 10/s x elapsed + 1 tracks, every other track is answered ``rate_limited`` with
-    ``retryable``; typing beyond the allowance is dropped without an error; the message sent
-    after the flood is still acked and delivered; a track sent once tokens came back passes."""
+    ``retryable``; typing beyond the allowance is dropped without an error; the ``contact``
+    and the message sent after the flood are still taken (their allowances are not the
+    hints'); a track sent once tokens came back passes."""
     space, _ = await make_space(server.database_url, [])
     agent = await connect_agent(server, space)
     v, visitor_id = await visitor(server, space)
@@ -252,6 +253,7 @@ async def test_a_flood_of_update_frames_is_cut_at_the_allowance(server: ServerPr
         await v.send({"type": "track", "event": "Scrolled", "props": {"i": i}})
     for _ in range(100):
         await v.send({"type": "typing"})
+    await v.send({"type": "contact", "name": "Noor", "email": "noor@example.com"})
     last = await v.say("after the flood")
     elapsed = time.monotonic() - started
     await agent.expect("message", client_id=last["client_id"])
@@ -267,6 +269,8 @@ async def test_a_flood_of_update_frames_is_cut_at_the_allowance(server: ServerPr
     assert {(e["code"], e["retryable"]) for e in errors} == {("rate_limited", True)}
     # typing draws on the same allowance: both together stay within it
     assert len(tracks) + len(typing) <= 30 + math.ceil(10 * elapsed) + 1
+    profile = [f["visitor"] for f in heard if f["type"] == "visitor"]
+    assert [(p["name"], p["email"]) for p in profile] == [("Noor", "noor@example.com")]
 
     await asyncio.sleep(0.3)  # the allowance is time itself: let three tokens come back
     await v.send({"type": "track", "event": "Came back"})
