@@ -270,7 +270,7 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
         except FrameError as exc:
             ref = exc.ref or _ref(frame)
             conn.send_frame(_error(exc.code, exc.message, ref, retryable=exc.retryable))
-        except (StoreUnavailable, DBAPIError):
+        except (StoreUnavailable, DBAPIError, OSError):  # OSError: a database that timed out
             log.warning("store_unavailable")
             down = StoreUnavailable("The database is unavailable; send the frame again later.")
             conn.send_frame(_error(down.code, down.message, _ref(frame), retryable=True))

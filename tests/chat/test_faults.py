@@ -576,8 +576,8 @@ async def test_r5_postgres_that_hangs_answers_retryable_errors_in_bounded_time(
 ) -> None:
     """R5, beyond the four: our own PostgreSQL is frozen with SIGSTOP (a paused host, a
     partition that drops packets: no error, no reset, no answer) while a visitor sends 3
-    messages, on a node given CAUSETTE_DATABASE_TIMEOUT_SECONDS=1. Figures: each send is
-    answered by ``store_unavailable`` with ``retryable: true`` within a few seconds, none
+    messages and an agent a read receipt, on a node given CAUSETTE_DATABASE_TIMEOUT_SECONDS=1.
+    Figures: each is answered ``store_unavailable`` with ``retryable: true`` within seconds, none
     acked, none left hanging; /readyz 503 naming the database; once PostgreSQL runs again the
     node, not restarted, acks the 3 resent with their client_ids, stores each once, and the
     agent receives each once."""
@@ -603,6 +603,11 @@ async def test_r5_postgres_that_hangs_answers_retryable_errors_in_bounded_time(
                 future = await visitor.post(f"during the hang {i}", conversation_id, cid)
                 outcomes[cid] = await asyncio.wait_for(future, 30.0)
                 slowest = max(slowest, time.monotonic() - sent)
+            # a frame that goes another way to the database: a read receipt
+            sent = time.monotonic()
+            await agent.send({"type": "read", "conversation_id": conversation_id, "seq": 1})
+            receipt = await agent.expect("error", timeout=30.0)
+            slowest = max(slowest, time.monotonic() - sent)
             status, body = await readyz(node)
         finally:
             own_postgres.resume()
@@ -618,9 +623,12 @@ async def test_r5_postgres_that_hangs_answers_retryable_errors_in_bounded_time(
         await agent.expect("pong")
         at_agent = tally("agent, every message", agent.seqs(conversation_id, "visitor"), expected)
         rows = await stored(url, conversation_id)
-        kinds = {(f["type"], f.get("code"), f.get("retryable")) for f in outcomes.values()}
+        kinds = {
+            (f["type"], f.get("code"), f.get("retryable")) for f in [*outcomes.values(), receipt]
+        }
         print(
-            f"\nR5 PostgreSQL frozen; sends: {len(outcomes)}; answers: {sorted(kinds, key=str)};"
+            f"\nR5 PostgreSQL frozen; sends: {len(outcomes)} messages and a read receipt;"
+            f" answers: {sorted(kinds, key=str)};"
             f" slowest answer: {slowest:.2f} s; /readyz while frozen: {status} {body};"
             f" after: {len(acked)} acked, {len(rows) - 1} rows (+1 from before); {at_agent}"
         )
