@@ -42,7 +42,6 @@ from servers import (
     BenchError,
     Cluster,
     RedisServer,
-    count_persisted,
     cpu_between,
     cpu_grown,
     create_agent,
@@ -54,6 +53,7 @@ from servers import (
     processes_named,
     require_loopback,
     snapshot,
+    stored_indices,
 )
 
 
@@ -193,6 +193,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--own-redis and --redis-url exclude each other")
     if args.naive_broker and not (args.spawn and (args.own_redis or args.redis_url)):
         p.error("--naive-broker needs --spawn and --own-redis or --redis-url")
+    if args.naive_broker and (args.workers > 1 or args.source):
+        # workers import the app afresh, and the source tree would not be the one patched
+        p.error("--naive-broker runs one worker per node from this tree: no --workers, --source")
     if args.spawn and (args.url or args.visitor_url or args.agent_url):
         p.error("--spawn starts its own servers: leave out --url, --visitor-url, --agent-url")
     if not args.spawn and not args.create_agent and not (args.agent_email and args.agent_password):
@@ -226,7 +229,8 @@ class Measured:
     cores: int
     services_cpu: dict[str, float]  # postgres, redis-server: every process of that name
     prefix: str  # of every client_id of the run
-    persisted: tuple[int, int] | None = None  # rows stored, distinct client_ids among them
+    acked: set[int]  # indices of the messages acked
+    persisted: tuple[int, set[int]] | None = None  # rows stored, message indices among them
 
 
 def _client_cpu() -> float:
@@ -277,6 +281,7 @@ async def run(plan: Plan, pids: list[int]) -> Measured:
         cores=cores,
         services_cpu=services_cpu,
         prefix=load.prefix,
+        acked={i for i, at in enumerate(load.acked_at) if at},
     )
 
 
@@ -316,7 +321,8 @@ def report(
         "machine_busy_cpu_seconds": m.machine_busy,
         "cores": m.cores,
         "persisted_rows": m.persisted[0] if m.persisted else None,
-        "persisted_client_ids": m.persisted[1] if m.persisted else None,
+        "persisted_client_ids": len(m.persisted[1]) if m.persisted else None,
+        "acked_not_persisted": len(m.acked - m.persisted[1]) if m.persisted else None,
         "server_log": log_summary,
     }
     if args.json:
@@ -345,10 +351,11 @@ def report(
         + ("" if r.settled else f"   (drain gave up at {secs:.0f} s: the server was behind)")
     )
     if m.persisted is not None:
-        rows, distinct = m.persisted
+        rows, indices = m.persisted
         print(
-            f"  stored    {rows} rows read back for {distinct} client_ids "
-            f"({rows - distinct} stored twice, {r.acked - rows} acked but not stored)"
+            f"  stored    {rows} rows read back for {len(indices)} client_ids "
+            f"({rows - len(indices)} stored twice, "
+            f"{len(m.acked - indices)} acked but not stored)"
         )
     if r.errors or r.closes:
         print(f"  errors    {r.errors}   closes {r.closes}")
@@ -394,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             setup, plan, pids, cluster = prepare(args, cleanup)
             measured = asyncio.run(run(plan, pids))
             if cluster is not None:
-                measured.persisted = count_persisted(cluster.database_url, measured.prefix)
+                measured.persisted = stored_indices(cluster.database_url, measured.prefix)
             report(args, setup, measured, cluster.log_summary() if cluster else "")
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -32,7 +32,6 @@ __all__ = [
     "Cluster",
     "ProcSnapshot",
     "RedisServer",
-    "count_persisted",
     "cpu_between",
     "cpu_grown",
     "create_agent",
@@ -45,6 +44,7 @@ __all__ = [
     "processes_named",
     "require_loopback",
     "snapshot",
+    "stored_indices",
 ]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -160,34 +160,32 @@ def create_pg_database(admin_dsn: str) -> tuple[str, str]:
     return name, f"{base}/{name}"
 
 
-def count_persisted(database_url: str, prefix: str) -> tuple[int, int]:
-    """Rows in ``messages`` whose client_id starts with ``prefix``, and distinct client_ids
-    among them: what the run actually stored, read back after it."""
-    query = (
-        "SELECT count(*), count(DISTINCT client_id) FROM messages "
-        "WHERE substr(client_id, 1, {n}) = {p}"
-    )
+def stored_indices(database_url: str, prefix: str) -> tuple[int, set[int]]:
+    """What the run actually stored, read back after it: the number of rows in ``messages``
+    whose client_id starts with ``prefix``, and the message indices among them (the 12 hex
+    digits after the prefix, see bench/load.py)."""
+    query = "SELECT client_id FROM messages WHERE substr(client_id, 1, {n}) = {p}"
     if database_url.startswith("sqlite"):
         import sqlite3
 
         path = make_url(database_url).database or ""
         with contextlib.closing(sqlite3.connect(path)) as db:
-            row = db.execute(query.format(n=len(prefix), p="?"), (prefix,)).fetchone()
-        return int(row[0]), int(row[1])
+            ids = [r[0] for r in db.execute(query.format(n=len(prefix), p="?"), (prefix,))]
+    else:
+        import asyncpg
 
-    import asyncpg
+        dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        async def go() -> list[str]:
+            conn = await asyncpg.connect(dsn, timeout=10)
+            try:
+                rows = await conn.fetch(query.format(n=len(prefix), p="$1"), prefix)
+            finally:
+                await conn.close()
+            return [r[0] for r in rows]
 
-    async def go() -> tuple[int, int]:
-        conn = await asyncpg.connect(dsn, timeout=10)
-        try:
-            row = await conn.fetchrow(query.format(n=len(prefix), p="$1"), prefix)
-        finally:
-            await conn.close()
-        return int(row[0]), int(row[1])
-
-    return asyncio.run(go())
+        ids = asyncio.run(go())
+    return len(ids), {int(cid[len(prefix) :], 16) for cid in ids}
 
 
 def drop_pg_database(admin_dsn: str, name: str) -> None:
