@@ -144,6 +144,19 @@ class Inbox:
             )
         last = messages.alias("last_message")
         mark = read_marks.alias("my_mark")
+        # unread: what the visitor wrote past this agent's mark (not replies, not notes)
+        seen = messages.alias("unread_message")
+        unread = (
+            sa.select(sa.func.count())
+            .select_from(seen)
+            .where(
+                seen.c.conversation_id == conversations.c.id,
+                seen.c.author_kind == "visitor",
+                seen.c.seq > sa.func.coalesce(mark.c.last_read_seq, 0),
+            )
+            .correlate(conversations, mark)
+            .scalar_subquery()
+        )
         query = (
             sa.select(
                 conversations,
@@ -153,7 +166,7 @@ class Inbox:
                 last.c.body.label("last_body"),
                 last.c.author_kind.label("last_author_kind"),
                 last.c.created_at.label("last_at"),
-                sa.func.coalesce(mark.c.last_read_seq, 0).label("read_seq"),
+                unread.label("unread"),
             )
             .select_from(
                 conversations.join(visitors, visitors.c.id == conversations.c.visitor_id)
@@ -223,7 +236,7 @@ def _summary(row: Any, agent: AgentPrincipal, tags: list[str]) -> dict[str, Any]
         "team_id": row.team_id,
         "tags": tags,
         "last_seq": row.last_seq,
-        "unread": max(0, row.last_seq - row.read_seq),
+        "unread": row.unread,
         "last_message": last,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),

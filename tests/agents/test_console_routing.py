@@ -159,4 +159,18 @@ async def test_read_receipts_both_ways_and_unread_counts(server: ServerProcess) 
         marks = {r["reader"]["id"]: r["seq"] for r in detail["reads"]}
         assert marks[visitor.welcome["visitor_id"]] == 3
         assert marks[agent.id] == 3  # replying marks read
+        # a colleague's reply is not something the teammate has to read: still 0 unread,
+        # until the visitor writes again
+        entry = (await teammate.ok("GET", f"/api/conversations/{conv}"))["conversation"]
+        assert (entry["last_seq"], entry["unread"]) == (3, 0)
+        await visitor.say("Three")
+        entry = (await teammate.ok("GET", f"/api/conversations/{conv}"))["conversation"]
+        assert (entry["last_seq"], entry["unread"]) == (4, 1)
+        listed = [  # the inbox list says the same to the agent who replied
+            e["unread"]
+            for view in ("mine", "unassigned")
+            for e in (await agent.ok("GET", f"/api/conversations?view={view}"))["conversations"]
+            if e["id"] == conv
+        ]
+        assert listed == [1]
         await visitor.close()
