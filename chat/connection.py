@@ -10,6 +10,7 @@ same operation: a ``Sync`` of one conversation from its cursor.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from chat.errors import StoreUnavailable
 from chat.events import Event
-from chat.principals import Principal
+from chat.principals import Principal, VisitorPrincipal
 from chat.protocol import dump
 from chat.ratelimit import TokenBucket
 from chat.store import Store
@@ -83,12 +84,28 @@ class Connection:
     def offer(self, item: _Item) -> None:
         if self.overflowed:
             return
+        if isinstance(item, Event) and item.kind == "control" and self._renamed(item.text):
+            return  # applied at once: this socket's next frames carry the new name
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed = True
             if self.pump_task is not None:
                 self.pump_task.cancel()
+
+    def _renamed(self, text: str) -> bool:
+        """A ``{"rename": name}`` control event: the visitor gave its name on another socket
+        (see chat/events.py). Other control events wait their turn in the queue."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return False
+        if not isinstance(data, dict) or "rename" not in data:
+            return False
+        name = data["rename"]
+        if isinstance(self.principal, VisitorPrincipal) and (name is None or isinstance(name, str)):
+            self.principal = dataclasses.replace(self.principal, name=name)
+        return True
 
     def send_frame(self, frame: dict[str, object]) -> None:
         self.offer(_Frame(dump(frame)))

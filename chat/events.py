@@ -15,7 +15,8 @@ class Event:
     """``message`` events carry a seq and are delivered in order, once; ``frame`` events
     (typing, conversation state) are passed on as they come; ``control`` events are for the
     server, never passed on (``{"close": code, "below_version": n}``: close the socket with
-    this code if its agent token is older than version n, or in any case without it)."""
+    this code if its agent token is older than version n, or in any case without it;
+    ``{"rename": name}``: the visitor's sockets author their next frames under this name)."""
 
     kind: Literal["message", "frame", "control"]
     conversation_id: str

@@ -208,8 +208,11 @@ class Relay:
             return
         profile = await self.profiles.apply(visitor, frame, user_agent=conn.user_agent)
         if profile is not None:
-            if profile.name != visitor.name:  # this socket's next messages and typing say so
+            if profile.name != visitor.name:  # this socket's next messages and typing say so,
                 conn.principal = dataclasses.replace(visitor, name=profile.name)
+                rename = dump({"rename": profile.name})  # and those of its other tabs
+                event = Event("control", "", 0, conn.id, "", rename)
+                self.hub.publish((visitor_channel(visitor.id),), event)
             self.publish_visitor(conn.id, profile)
 
     def publish_visitor(self, origin: str, profile: VisitorProfile) -> None:

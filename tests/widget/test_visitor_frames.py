@@ -277,3 +277,32 @@ async def test_a_flood_of_hint_frames_is_cut_at_the_allowance(server: ServerProc
     assert (await agent.expect("track", event="Came back"))["visitor_id"] == visitor_id
     await v.close()
     await agent.close()
+
+
+async def test_a_name_given_in_one_tab_is_the_author_name_in_the_others(
+    server: ServerProcess,
+) -> None:
+    """Two tabs of one visitor; the first sends ``contact`` with a name. Figures: the agent's
+    next live message and typing from the *second* tab carry that name (before, only the
+    tab that sent it did until the others reconnected), and so does the stored history."""
+    space, _ = await make_space(server.database_url, [])
+    agent = await connect_agent(server, space)
+    data = await visitor_token(server.base_url, space)
+    tab1 = await ChatClient.connect(server.ws_url, "/ws/visitor", data["token"])
+    tab2 = await ChatClient.connect(server.ws_url, "/ws/visitor", data["token"])
+    first = await tab2.say("before")
+    before = await agent.expect("message", client_id=first["client_id"])
+    assert before["author"]["name"] is None
+
+    await tab1.send({"type": "contact", "name": "Noor"})
+    assert (await agent.expect("visitor"))["visitor"]["name"] == "Noor"
+    await tab2.send({"type": "typing"})
+    assert (await agent.expect("typing"))["author"]["name"] == "Noor"
+    after = await tab2.say("after")
+    message = await agent.expect("message", client_id=after["client_id"])
+    assert message["author"] == {"kind": "visitor", "id": data["visitor_id"], "name": "Noor"}
+    await tab2.send({"type": "history", "conversation_id": after["conversation_id"]})
+    history = await tab2.expect("history")
+    assert {m["author"]["name"] for m in history["messages"]} == {"Noor"}
+    for client in (tab1, tab2, agent):
+        await client.close()
