@@ -5,6 +5,14 @@ protocol: in seq order, each once. An event whose seq is already past is dropped
 skips ahead means something was missed (a broker outage, events crossing on the way), so the
 gap is read from the store first. Replay after ``hello`` and catch-up after an outage are the
 same operation: a ``Sync`` of one conversation from its cursor.
+
+A burst (the announcements a broker outage held back, arriving at once) must not cost a
+client that reads its socket its connection. What the store can give again (message events,
+Syncs) only takes the first half of the queue: past it, the queue just notes which
+conversations to read again, and the pump catches them up from the store once it has sent
+what is queued. The other half stays free for what exists nowhere else (acks, typing,
+conversation state). A client that has taken nothing for ``stuck_after`` seconds while work
+waits, or a queue full all the same, is closed with 1013: it resumes when it reads again.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +58,13 @@ class _ResyncAll:
 _Item = Event | Sync | _Frame | _ResyncAll
 
 
+def _recoverable(item: _Item) -> bool:
+    """Whether the store can give this again: a message, a catch-up."""
+    return isinstance(item, Sync | _ResyncAll) or (
+        isinstance(item, Event) and item.kind == "message"
+    )
+
+
 class Connection:
     def __init__(
         self,
@@ -60,12 +76,18 @@ class Connection:
         page: int,
         on_resync: Callable[[Connection], Awaitable[list[str]]] | None = None,
         limits: tuple[TokenBucket, TokenBucket] | None = None,
+        stuck_after: float = 10.0,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
         self.store = store
         self._send = send
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
+        self._soft_limit = max(1, queue_size // 2)  # for what the store can give again
+        self._behind: set[str] = set()  # conversations to read again, past the soft limit
+        self._resync_wanted = False  # a resync of everything, past the soft limit
+        self._stuck_after = stuck_after
+        self._progress_at = time.monotonic()  # the pump's last step, while work waits
         self._page = page
         self._on_resync = on_resync
         self.cursors: dict[str, int] = {}
@@ -86,12 +108,26 @@ class Connection:
             return
         if isinstance(item, Event) and item.kind == "control" and self._renamed(item.text):
             return  # applied at once: this socket's next frames carry the new name
+        queued = self._queue.qsize()
+        if queued == 0 and not self._behind and not self._resync_wanted:
+            self._progress_at = time.monotonic()  # work starts waiting now
+        if queued >= self._soft_limit and _recoverable(item):
+            if time.monotonic() - self._progress_at >= self._stuck_after:
+                self._overflow()  # not a burst: a client that does not read
+            elif isinstance(item, Event | Sync):
+                self._behind.add(item.conversation_id)
+            else:
+                self._resync_wanted = True
+            return
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.overflowed = True
-            if self.pump_task is not None:
-                self.pump_task.cancel()
+            self._overflow()
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        if self.pump_task is not None:
+            self.pump_task.cancel()
 
     def _renamed(self, text: str) -> bool:
         """A ``{"rename": name}`` control event: the visitor gave its name on another socket
@@ -137,7 +173,11 @@ class Connection:
     async def _pump(self) -> None:
         get = self._queue.get
         while True:
+            if self._queue.empty() and (self._resync_wanted or self._behind):
+                await self._catch_up_behind()
+                continue
             item = await get()
+            self._progress_at = time.monotonic()
             if isinstance(item, Event):
                 if item.kind == "message":
                     await self._deliver(item)
@@ -168,9 +208,21 @@ class Connection:
         self.close_code = code
         return True
 
+    async def _catch_up_behind(self) -> None:
+        """What a burst left past the soft limit, from the store (see the module doc)."""
+        self._progress_at = time.monotonic()
+        if self._resync_wanted:
+            self._resync_wanted = False
+            if self._on_resync is not None:
+                for conversation_id in await self._on_resync(self):
+                    await self._catch_up(conversation_id, None)
+            return
+        await self._catch_up(self._behind.pop(), None)
+
     async def _write(self, text: str) -> None:
         await self._send(text)
         self.sent_frames += 1
+        self._progress_at = time.monotonic()
 
     async def _deliver(self, event: Event) -> None:
         cursor = self.cursors.get(event.conversation_id, 0)

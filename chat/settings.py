@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
     send_queue_size: int = 512
+    # a socket with frames waiting that has taken none for this long is closed with 1013
+    slow_client_seconds: float = 10.0
     hello_timeout_seconds: float = 10.0  # a socket that says nothing this long is closed 1008
     heartbeat_seconds: float = 25.0  # WebSocket ping interval, and how long a pong may take
     replay_page: int = 200

@@ -84,6 +84,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         ctx.store,
         websocket.send_text,
         queue_size=ctx.settings.send_queue_size,
+        stuck_after=ctx.settings.slow_client_seconds,
         page=ctx.settings.replay_page,
         on_resync=_resync_targets,
         limits=(

@@ -33,7 +33,13 @@ def small_queue_server(
     tmp = tmp_path_factory.mktemp(f"backpressure-{request.param}")
     url, pg_name = database_url(request.param, tmp)
     proc = ServerProcess(
-        database_url=url, workdir=tmp, env={"CAUSETTE_SEND_QUEUE_SIZE": str(QUEUE_SIZE)}
+        database_url=url,
+        workdir=tmp,
+        env={
+            "CAUSETTE_SEND_QUEUE_SIZE": str(QUEUE_SIZE),
+            # a client that has taken nothing for this long while frames wait is dropped
+            "CAUSETTE_SLOW_CLIENT_SECONDS": "1",
+        },
     ).start()
     try:
         yield proc

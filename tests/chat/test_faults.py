@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -282,6 +284,60 @@ async def test_r1_redis_killed_and_restarted_mid_conversation(
             await peer.close()
         a.stop()
         b.stop()
+        redis.stop()
+
+
+async def test_the_burst_after_a_redis_outage_does_not_drop_readers(
+    database: str, tmp_path: Path
+) -> None:
+    """Two nodes whose sockets queue at most 16 frames. Redis is killed; a visitor on node A
+    sends 300 messages (acked: they are stored). Node A is paused (SIGSTOP) while Redis comes
+    back and node B subscribes again and catches up; then A resumes and publishes the 300
+    held-back announcements at once, to B's live subscription. Figures: the agent on B, which
+    reads its socket all along, receives the 301 messages once each, in seq order, and stays
+    connected (its ping is answered; node B logs no ws_queue_full)."""
+    redis = RedisServer(tmp_path / "redis").start()
+    env = {"CAUSETTE_SEND_QUEUE_SIZE": "16"}
+    a, b = start_nodes(2, database, redis.url, tmp_path, env=env)
+    peers: list[Peer] = []
+    try:
+        visitor = await connect_visitor(a, (await visitor_token(a.base_url))["token"])
+        agent = await connect_agent(b, database)
+        peers = [visitor, agent]
+        first = await visitor.say("before the outage")
+        conversation_id = first["conversation_id"]
+        await agent.expect("message", client_id=first["client_id"])
+
+        redis.kill()
+        acks: dict[str, dict[str, Any]] = {}
+        left = await stream(visitor, new_ids(300), conversation_id, acks, Progress())
+        assert left == []
+        assert a.proc is not None
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            redis.start()
+            await until_logged(b, "broker_up")  # B listens again before A says anything
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        await until_logged(a, "broker_publisher_up")
+        expected = {first["seq"]} | {ack["seq"] for ack in acks.values()}
+        await agent.until(
+            lambda: set(agent.seqs(conversation_id, "visitor")) >= expected,
+            "the burst",
+            timeout=60.0,
+        )
+        await agent.send({"type": "ping"})
+        await agent.expect("pong")
+        at_agent = tally("agent on B", agent.seqs(conversation_id, "visitor"), expected)
+        print(f"\nBurst of {len(acks)} after a Redis outage, queue of 16: {at_agent}")
+        assert at_agent.perfect, str(at_agent)
+        assert not agent.closed
+        assert "ws_queue_full" not in log_events(b)
+    finally:
+        for peer in peers:
+            await peer.close()
+        for node in (a, b):
+            node.stop()
         redis.stop()
 
 
