@@ -9,10 +9,13 @@ same operation: a ``Sync`` of one conversation from its cursor.
 A burst (the announcements a broker outage held back, arriving at once) must not cost a
 client that reads its socket its connection. What the store can give again (message events,
 Syncs) only takes the first half of the queue: past it, the queue just notes which
-conversations to read again, and the pump catches them up from the store once it has sent
-what is queued. The other half stays free for what exists nowhere else (acks, typing,
-conversation state). A client that has taken nothing for ``stuck_after`` seconds while work
-waits, or a queue full all the same, is closed with 1013: it resumes when it reads again.
+conversations to read again, and the pump catches them up from the store when the queue is
+empty, or after every half queue of frames if it never empties. The other half stays free for
+what exists nowhere else (acks, typing, conversation state), which may therefore reach the
+client before the messages of a burst; messages still arrive in seq order, once each. A
+client that has not taken a frame for ``stuck_after`` seconds (a send waiting that long on
+its socket), or whose queue is full all the same, is closed with 1013: it resumes when it
+reads again.
 """
 
 from __future__ import annotations
@@ -87,7 +90,9 @@ class Connection:
         self._behind: set[str] = set()  # conversations to read again, past the soft limit
         self._resync_wanted = False  # a resync of everything, past the soft limit
         self._stuck_after = stuck_after
-        self._progress_at = time.monotonic()  # the pump's last step, while work waits
+        self._sending_since: float | None = None  # a send waiting on the socket, since when
+        self._since_catch_up = 0  # frames taken while conversations were left behind
+        self.in_flight: set[str] = set()  # client_ids this socket is storing: acked, not echoed
         self._page = page
         self._on_resync = on_resync
         self.cursors: dict[str, int] = {}
@@ -108,11 +113,8 @@ class Connection:
             return
         if isinstance(item, Event) and item.kind == "control" and self._renamed(item.text):
             return  # applied at once: this socket's next frames carry the new name
-        queued = self._queue.qsize()
-        if queued == 0 and not self._behind and not self._resync_wanted:
-            self._progress_at = time.monotonic()  # work starts waiting now
-        if queued >= self._soft_limit and _recoverable(item):
-            if time.monotonic() - self._progress_at >= self._stuck_after:
+        if self._queue.qsize() >= self._soft_limit and _recoverable(item):
+            if self._stuck():
                 self._overflow()  # not a burst: a client that does not read
             elif isinstance(item, Event | Sync):
                 self._behind.add(item.conversation_id)
@@ -123,6 +125,10 @@ class Connection:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self._overflow()
+
+    def _stuck(self) -> bool:
+        since = self._sending_since
+        return since is not None and time.monotonic() - since >= self._stuck_after
 
     def _overflow(self) -> None:
         self.overflowed = True
@@ -165,6 +171,8 @@ class Connection:
         A gap that cannot be read from the store (the database is away) ends the pump with
         ``close_code`` 1013: the client reconnects and resumes from its last seq later, which
         loses nothing, where skipping the gap would."""
+        if self.overflowed:  # before the pump started (a long replay at hello, say)
+            return
         try:
             await self._pump()
         except StoreUnavailable:
@@ -173,11 +181,15 @@ class Connection:
     async def _pump(self) -> None:
         get = self._queue.get
         while True:
-            if self._queue.empty() and (self._resync_wanted or self._behind):
+            if (self._resync_wanted or self._behind) and (
+                self._queue.empty() or self._since_catch_up >= self._soft_limit
+            ):
+                self._since_catch_up = 0
                 await self._catch_up_behind()
                 continue
             item = await get()
-            self._progress_at = time.monotonic()
+            if self._behind or self._resync_wanted:
+                self._since_catch_up += 1
             if isinstance(item, Event):
                 if item.kind == "message":
                     await self._deliver(item)
@@ -210,7 +222,6 @@ class Connection:
 
     async def _catch_up_behind(self) -> None:
         """What a burst left past the soft limit, from the store (see the module doc)."""
-        self._progress_at = time.monotonic()
         if self._resync_wanted:
             self._resync_wanted = False
             if self._on_resync is not None:
@@ -220,9 +231,10 @@ class Connection:
         await self._catch_up(self._behind.pop(), None)
 
     async def _write(self, text: str) -> None:
+        self._sending_since = time.monotonic()
         await self._send(text)
+        self._sending_since = None
         self.sent_frames += 1
-        self._progress_at = time.monotonic()
 
     async def _deliver(self, event: Event) -> None:
         cursor = self.cursors.get(event.conversation_id, 0)
@@ -253,6 +265,8 @@ class Connection:
                 if key in self._acked:
                     self._acked.discard(key)
                     continue
+                if message.client_id in self.in_flight and message.author_id == self.principal.id:
+                    continue  # committed, its ack on the way: this socket gets the ack only
                 await self._write(dump(message.frame()))
             if len(rows) < self._page:
                 return

@@ -92,9 +92,13 @@ class Relay:
 
     async def message(self, conn: Connection, frame: MessageIn) -> None:
         client_id = normalize_client_id(frame.client_id)
-        result = await self.store.append(
-            conn.principal, frame.conversation_id, client_id, frame.body, hint=conn.last_written
-        )
+        conn.in_flight.add(client_id)  # a catch-up between commit and ack must not echo it
+        try:
+            result = await self.store.append(
+                conn.principal, frame.conversation_id, client_id, frame.body, hint=conn.last_written
+            )
+        finally:
+            conn.in_flight.discard(client_id)
         msg = result.message
         conn.last_written = msg.conversation_id
         conn.acked(msg.conversation_id, msg.seq)

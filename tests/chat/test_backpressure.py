@@ -1,5 +1,7 @@
-"""A client that stops reading is closed with 1013 (reconnect and resume) once its bounded
-queue is full, while the others in the space keep receiving; resuming gets it everything."""
+"""A client that stops reading is closed with 1013 (reconnect and resume) once a send to it
+has waited CAUSETTE_SLOW_CLIENT_SECONDS while messages kept coming, while the others in the
+space keep receiving; resuming gets it everything. (Bursts to clients that read, and a queue
+overflowing with frames the store cannot give again: tests/chat/test_connection.py.)"""
 
 from __future__ import annotations
 

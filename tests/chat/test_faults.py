@@ -292,10 +292,12 @@ async def test_the_burst_after_a_redis_outage_does_not_drop_readers(
 ) -> None:
     """Two nodes whose sockets queue at most 16 frames. Redis is killed; a visitor on node A
     sends 300 messages (acked: they are stored). Node A is paused (SIGSTOP) while Redis comes
-    back and node B subscribes again and catches up; then A resumes and publishes the 300
-    held-back announcements at once, to B's live subscription. Figures: the agent on B, which
-    reads its socket all along, receives the 301 messages once each, in seq order, and stays
-    connected (its ping is answered; node B logs no ws_queue_full)."""
+    back and node B subscribes again and catches its sockets up from the store; then A resumes
+    and publishes the 300 held-back announcements at once, to B's live subscription (19 times
+    the queue, repeats by then). Figures: the agent on B, which reads its socket all along,
+    has the 301 messages once each, in seq order, and stays connected (its ping is answered;
+    node B logs no ws_queue_full). Delivery through a burst that brings new messages is
+    tested on the connection itself, in tests/chat/test_connection.py."""
     redis = RedisServer(tmp_path / "redis").start()
     env = {"CAUSETTE_SEND_QUEUE_SIZE": "16"}
     a, b = start_nodes(2, database, redis.url, tmp_path, env=env)
