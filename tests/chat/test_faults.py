@@ -110,6 +110,19 @@ async def stream(
     return [cid for cid in client_ids if cid not in acks]
 
 
+async def opened(
+    visitor_node: ServerProcess, agent_node: ServerProcess, database_url: str, body: str
+) -> tuple[Peer, Peer, dict[str, Any]]:
+    """A new visitor on one node, an agent on the other, and the visitor's first message
+    (its ack), once the agent has it."""
+    token = (await visitor_token(visitor_node.base_url))["token"]
+    visitor = await connect_visitor(visitor_node, token)
+    agent = await connect_agent(agent_node, database_url)
+    first = await visitor.say(body)
+    await agent.expect("message", client_id=first["client_id"])
+    return visitor, agent, first
+
+
 async def readyz(node: ServerProcess) -> tuple[int, dict[str, Any]]:
     async with httpx.AsyncClient() as http:
         r = await http.get(f"{node.base_url}/readyz", timeout=10.0)
@@ -303,12 +316,9 @@ async def test_the_burst_after_a_redis_outage_does_not_drop_readers(
     a, b = start_nodes(2, database, redis.url, tmp_path, env=env)
     peers: list[Peer] = []
     try:
-        visitor = await connect_visitor(a, (await visitor_token(a.base_url))["token"])
-        agent = await connect_agent(b, database)
+        visitor, agent, first = await opened(a, b, database, "before the outage")
         peers = [visitor, agent]
-        first = await visitor.say("before the outage")
         conversation_id = first["conversation_id"]
-        await agent.expect("message", client_id=first["client_id"])
 
         redis.kill()
         acks: dict[str, dict[str, Any]] = {}
@@ -644,12 +654,9 @@ async def test_r5_postgres_that_hangs_answers_retryable_errors_in_bounded_time(
     node = ServerProcess(database_url=url, workdir=tmp_path, env=env).start()
     peers: list[Peer] = []
     try:
-        visitor = await connect_visitor(node, (await visitor_token(node.base_url))["token"])
-        agent = await connect_agent(node, url)
+        visitor, agent, first = await opened(node, node, url, "before the hang")
         peers = [visitor, agent]
-        first = await visitor.say("before the hang")
         conversation_id = first["conversation_id"]
-        await agent.expect("message", client_id=first["client_id"])
 
         own_postgres.pause()
         try:
