@@ -6,6 +6,7 @@ and every query says so in its WHERE clause.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -269,7 +270,7 @@ class Store:
     ) -> list[Conversation]:
         """The ``limit`` most recently active open conversations the principal sees, plus
         every one of ``ids`` it may see (those always, however many are open)."""
-        async with _ReadUnit(self.db) as conn:
+        async with _Unit(self.db.read()) as conn:
             rows = list(
                 await conn.execute(
                     sa.select(conversations)
@@ -290,7 +291,7 @@ class Store:
     async def messages_after(
         self, conversation_id: str, after_seq: int, limit: int
     ) -> list[StoredMessage]:
-        async with _ReadUnit(self.db) as conn:  # catch-up: a failure means "resume later"
+        async with _Unit(self.db.read()) as conn:  # catch-up: a failure means "resume later"
             rows = await conn.execute(
                 sa.select(*_MESSAGE_COLUMNS)
                 .select_from(_MESSAGE_FROM)
@@ -555,8 +556,8 @@ class Store:
             created_at=now,
         )
 
-    def _unit(self) -> Any:
-        return _WriteUnit(self.db)
+    def _unit(self) -> _Unit:
+        return _Unit(self.db.write())
 
 
 def _lost_connection(exc: StoreUnavailable) -> bool:
@@ -568,11 +569,12 @@ def _lost_connection(exc: StoreUnavailable) -> bool:
     return cause is not None and not isinstance(cause, OSError)  # the driver's "closed"
 
 
-class _ReadUnit:
-    """A read whose connection failures surface as StoreUnavailable."""
+class _Unit:
+    """A read (``db.read()``) or write transaction (``db.write()``) whose connection failures
+    surface as StoreUnavailable; a constraint violation stays what it is, for the caller."""
 
-    def __init__(self, db: Database) -> None:
-        self._cm = db.read()
+    def __init__(self, cm: contextlib.AbstractAsyncContextManager[AsyncConnection]) -> None:
+        self._cm = cm
 
     async def __aenter__(self) -> AsyncConnection:
         try:
@@ -583,31 +585,9 @@ class _ReadUnit:
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         try:
             await self._cm.__aexit__(exc_type, exc, tb)
-        except (DBAPIError, OSError) as failure:
-            raise StoreUnavailable() from failure
-        if isinstance(exc, (DBAPIError, OSError)):  # raised by a query inside the unit
-            raise StoreUnavailable() from exc
-
-
-class _WriteUnit:
-    """A write transaction whose connection failures surface as StoreUnavailable."""
-
-    def __init__(self, db: Database) -> None:
-        self._cm = db.write()
-
-    async def __aenter__(self) -> AsyncConnection:
-        try:
-            return await self._cm.__aenter__()
-        except (DBAPIError, OSError) as exc:
-            raise StoreUnavailable() from exc
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        try:
-            await self._cm.__aexit__(exc_type, exc, tb)
         except IntegrityError:
             raise
-        except (DBAPIError, OSError) as failure:  # the commit itself failed
+        except (DBAPIError, OSError) as failure:  # the commit (or release) itself failed
             raise StoreUnavailable() from failure
         if isinstance(exc, (DBAPIError, OSError)) and not isinstance(exc, IntegrityError):
-            raise StoreUnavailable() from exc
-        return False
+            raise StoreUnavailable() from exc  # raised by a query inside the unit
