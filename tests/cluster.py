@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -63,24 +62,16 @@ class Peer(ChatClient):
         self._changed = asyncio.Event()
         super().__init__(ws)
 
-    async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                frame = json.loads(raw)
-                self.frames.append(frame)
-                self._inbox.put_nowait(frame)
-                self._file(frame)
-                self._changed.set()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.closed = True
-            self._changed.set()
-            for future in self.outcomes.values():
-                if not future.done():
-                    future.set_exception(ConnectionError("socket closed"))
+    def _ended(self) -> None:
+        self.closed = True
+        self._changed.set()
+        for future in self.outcomes.values():
+            if not future.done():
+                future.set_exception(ConnectionError("socket closed"))
 
-    def _file(self, frame: dict[str, Any]) -> None:
+    def _received(self, frame: dict[str, Any]) -> None:
+        """File the frame, settle the outcome it answers, wake ``until``."""
+        self._changed.set()
         kind = frame.get("type")
         key = None
         if kind == "ack":

@@ -31,16 +31,35 @@ def database_url(backend: str, tmp: Path) -> tuple[str, str | None]:
 
 
 @contextlib.contextmanager
-def running_server(backend: str, tmp: Path) -> Iterator[ServerProcess]:
-    """A causette server on a new empty database of this backend, stopped and dropped after."""
+def new_database(backend: str, tmp: Path) -> Iterator[str]:
+    """The URL of a new empty database of this backend, dropped after."""
     url, pg_name = database_url(backend, tmp)
-    proc = ServerProcess(database_url=url, workdir=tmp).start()
     try:
-        yield proc
+        yield url
     finally:
-        proc.stop()
         if pg_name:
             drop_pg_database(pg_name)
+
+
+@contextlib.contextmanager
+def running_server(
+    backend: str, tmp: Path, env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """A causette server (with these CAUSETTE_* settings) on a new empty database of this
+    backend, stopped and dropped after."""
+    with new_database(backend, tmp) as url:
+        proc = ServerProcess(database_url=url, workdir=tmp, env=env or {}).start()
+        try:
+            yield proc
+        finally:
+            proc.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new empty database of each backend, for one test."""
+    with new_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -66,8 +66,17 @@ class ChatClient:
                 frame = json.loads(raw)
                 self.frames.append(frame)
                 self._inbox.put_nowait(frame)
+                self._received(frame)
         except websockets.ConnectionClosed:
             pass
+        finally:
+            self._ended()
+
+    def _received(self, frame: dict[str, Any]) -> None:
+        """Each frame as it arrives, after ``frames`` has it (for subclasses)."""
+
+    def _ended(self) -> None:
+        """The socket closed (for subclasses)."""
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))

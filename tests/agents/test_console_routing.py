@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.agents.consoleclient import open_visitor, space_with_agents
-from tests.conftest import database_url
-from tests.servers import ServerProcess, drop_pg_database
+from tests.conftest import running_server
+from tests.servers import ServerProcess
 
 GRACE = 1.0
 
@@ -20,18 +20,9 @@ def server(
 ) -> Iterator[ServerProcess]:
     """A server whose agents lose their chats one second after going offline."""
     tmp = tmp_path_factory.mktemp(f"routing-{request.param}")
-    url, pg_name = database_url(request.param, tmp)
-    proc = ServerProcess(
-        database_url=url,
-        workdir=tmp,
-        env={"CAUSETTE_AGENT_OFFLINE_GRACE_SECONDS": str(GRACE)},
-    ).start()
-    try:
+    env = {"CAUSETTE_AGENT_OFFLINE_GRACE_SECONDS": str(GRACE)}
+    with running_server(request.param, tmp, env) as proc:
         yield proc
-    finally:
-        proc.stop()
-        if pg_name:
-            drop_pg_database(pg_name)
 
 
 async def test_new_conversations_go_to_the_least_busy_online_agent(

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.conftest import BACKENDS, database_url, new_agent
-from tests.servers import ServerProcess, drop_pg_database
+from tests.conftest import BACKENDS, new_agent, running_server
+from tests.servers import ServerProcess
 from tests.wsclient import ChatClient, agent_token, visitor_token
 
 QUEUE_SIZE = 8
@@ -33,22 +33,13 @@ def small_queue_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp(f"backpressure-{request.param}")
-    url, pg_name = database_url(request.param, tmp)
-    proc = ServerProcess(
-        database_url=url,
-        workdir=tmp,
-        env={
-            "CAUSETTE_SEND_QUEUE_SIZE": str(QUEUE_SIZE),
-            # a client that has taken nothing for this long while frames wait is dropped
-            "CAUSETTE_SLOW_CLIENT_SECONDS": "1",
-        },
-    ).start()
-    try:
+    env = {
+        "CAUSETTE_SEND_QUEUE_SIZE": str(QUEUE_SIZE),
+        # a client that has taken nothing for this long while frames wait is dropped
+        "CAUSETTE_SLOW_CLIENT_SECONDS": "1",
+    }
+    with running_server(request.param, tmp, env) as proc:
         yield proc
-    finally:
-        proc.stop()
-        if pg_name:
-            drop_pg_database(pg_name)
 
 
 class LogTail:

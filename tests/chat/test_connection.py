@@ -19,21 +19,16 @@ from chat.events import Event
 from chat.principals import VisitorPrincipal
 from chat.protocol import dump
 from chat.store import Store, StoredMessage
-from tests.conftest import BACKENDS, database_url
-from tests.servers import drop_pg_database
 
 
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Store]:
-    url, pg_name = database_url(request.param, tmp_path)
-    await asyncio.to_thread(migrate, url)
-    db = Database(url)
+@pytest.fixture
+async def store(empty_database: str) -> AsyncIterator[Store]:
+    await asyncio.to_thread(migrate, empty_database)
+    db = Database(empty_database)
     try:
         yield Store(db)
     finally:
         await db.dispose()
-        if pg_name:
-            drop_pg_database(pg_name)
 
 
 class Socket:

@@ -8,7 +8,6 @@ import asyncio
 import csv
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import pytest
 
 from agents.accounts import create_agent
 from chat.db import Database, migrate
@@ -26,8 +24,6 @@ from chat.models import messages
 from chat.spaces import create_space
 from chat.store import Store
 from tests.clirun import causette
-from tests.conftest import BACKENDS, database_url
-from tests.servers import drop_pg_database
 
 COLUMNS = ["conversation_id", "space", "seq", "author_kind", "author_id", "body", "created_at"]
 AWKWARD = 'Hello, "world"; a,b,,c\nsecond line\r\nthird\ttab — été, 日本語, 😀 \\ end'
@@ -45,14 +41,6 @@ class Row:
 
     def iso(self) -> str:
         return self.created_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, pg_name = database_url(request.param, tmp_path)
-    yield url
-    if pg_name:
-        drop_pg_database(pg_name)
 
 
 def at(day: int, hour: int = 0, micro: int = 0) -> datetime:
@@ -195,8 +183,8 @@ def check_parquet(path: Path, expected: list[Row]) -> None:
     assert [d[0] for d in described] == COLUMNS
 
 
-async def test_export_every_format_and_filter(fresh_database: str, tmp_path: Path) -> None:
-    url = fresh_database
+async def test_export_every_format_and_filter(empty_database: str, tmp_path: Path) -> None:
+    url = empty_database
     rows = await seed(url)
     checks = {"csv": check_csv, "jsonl": check_jsonl, "parquet": check_parquet}
 

@@ -34,7 +34,7 @@ from tests.cluster import (
 )
 from tests.rows import fetch
 from tests.servers import REDIS_URL, ServerProcess, create_pg_database, drop_pg_database
-from tests.services import PostgresCluster, RedisServer, log_events, redis_publish
+from tests.services import PostgresCluster, RedisServer, log_events, logged, redis_publish
 from tests.wsclient import visitor_token
 
 
@@ -139,17 +139,6 @@ async def until_ready(node: ServerProcess, timeout: float = 30.0) -> None:
     raise AssertionError(f"{node.base_url} not ready after {timeout}s: {await readyz(node)}")
 
 
-async def until_logged(node: ServerProcess, *events: str, timeout: float = 10.0) -> None:
-    """Poll the node's log for these events (log lines are written, not announced)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if set(events) <= set(log_events(node)):
-            return
-        await asyncio.sleep(0.1)
-    missing = set(events) - set(log_events(node))
-    raise AssertionError(f"{node.base_url} never logged {sorted(missing)}")
-
-
 async def stored(database_url: str, conversation_id: str) -> list[Any]:
     return await fetch(
         database_url,
@@ -250,7 +239,8 @@ async def test_r1_redis_killed_and_restarted_mid_conversation(
         assert {x["seq"] for x in acks.values()} == set(range(1, 2001))
         tallies = await settle(conversation_id, expectations())
         for node in (a, b):
-            await until_logged(node, "broker_down", "broker_up")
+            for event in ("broker_down", "broker_up"):
+                await logged(node, event)
             await until_ready(node)
 
         print(
@@ -328,10 +318,10 @@ async def test_the_burst_after_a_redis_outage_does_not_drop_readers(
         os.kill(a.proc.pid, signal.SIGSTOP)
         try:
             redis.start()
-            await until_logged(b, "broker_up")  # B listens again before A says anything
+            await logged(b, "broker_up")  # B listens again before A says anything
         finally:
             os.kill(a.proc.pid, signal.SIGCONT)
-        await until_logged(a, "broker_publisher_up")
+        await logged(a, "broker_publisher_up")
         expected = {first["seq"]} | {ack["seq"] for ack in acks.values()}
         await agent.until(
             lambda: set(agent.seqs(conversation_id, "visitor")) >= expected,

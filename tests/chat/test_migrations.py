@@ -5,8 +5,6 @@ migrating one fresh database at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +18,7 @@ import agents.models  # noqa: F401  (registers the console's tables on the share
 from chat.db import alembic_config
 from chat.models import metadata
 from tests.clirun import causette
-from tests.conftest import BACKENDS, database_url
 from tests.rows import fetch
-from tests.servers import drop_pg_database
 
 CORE_TABLES = {
     "spaces",
@@ -34,14 +30,6 @@ CORE_TABLES = {
     "messages",
     "login_throttle",
 }
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, pg_name = database_url(request.param, tmp_path)
-    yield url
-    if pg_name:
-        drop_pg_database(pg_name)
 
 
 def head_revision() -> str:

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from click.testing import CliRunner, Result
@@ -17,18 +14,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from chat.cli import main
 from chat.db import alembic_config, migrate
-from tests.conftest import BACKENDS, database_url
-from tests.servers import drop_pg_database
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, pg_name = database_url(request.param, tmp_path)
-    try:
-        yield url
-    finally:
-        if pg_name:
-            drop_pg_database(pg_name)
 
 
 def cli(url: str, *args: str) -> Result:
