@@ -50,16 +50,9 @@ export class AgentSocket {
   async _closed(code) {
     this.ready = false;
     if (this.closed) return;
-    if (code === SIGNED_OUT) {
-      // signed out, or the password changed: this browser may hold a new session
-      const token = await this.refreshToken().catch(() => null);
-      if (!token) {
-        this.closed = true;
-        this.onSignedOut();
-        return;
-      }
-      this.token = token;
-    } else if (code === 1008) {
+    if (code === SIGNED_OUT || code === 1008) {
+      // signed out, the password changed or the token refused: this browser may hold a new
+      // session
       const token = await this.refreshToken().catch(() => null);
       if (!token) {
         this.closed = true;
