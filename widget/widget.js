@@ -88,6 +88,8 @@
     },
   }[lang];
   const t = (key, vars) => T[key].replace(/\{(\w+)\}/g, (_, k) => (vars && vars[k]) || "");
+  // the same line as pieces to append, each {var} as given: user text in its <bdi>
+  const tNodes = (key, vars) => T[key].split(/\{(\w+)\}/).map((piece, i) => (i % 2 ? vars[piece] || "" : piece));
 
   // -- storage: per chat server and space, shared by the site's tabs ------------------------
   const memory = {};
@@ -127,7 +129,7 @@
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   };
   const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
-  const LINK = /\bhttps?:\/\/[^\s<>"']+/gi;
+  const LINK = /\bhttps?:\/\/[^\s<>"'\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+/gi; // a bidi control ends it
 
   // -- state -----------------------------------------------------------------------------
   let session = store.get("session"); // {token, visitor_id, identity}
@@ -264,7 +266,26 @@
   root.append(frame);
 
   // -- rendering -------------------------------------------------------------------------
-  const renderText = (node, text) => {
+  // Every piece of user text (a name, a message, anything from the server or the visitor) goes
+  // in a <bdi>: its own direction, isolated, so a U+202E in it reorders it alone, never the
+  // words around it. Its isolates are balanced line by line first: a PDI (U+2069) with nothing
+  // of its own to close would close the <bdi>'s, one left open would swallow it, and a line
+  // break ends a bidi paragraph in a bubble (every paragraph separator becomes a newline).
+  // Overrides and embeddings end with the isolate or the paragraph.
+  const balanced = (value) =>
+    String(value)
+      .split(/\r\n?|[\n\x1c-\x1e\x85\u2029]/)
+      .map((line) => {
+        let open = 0;
+        const kept = line.replace(/[\u2066-\u2069]/g, (c) => (c !== "\u2069" ? (open++, c) : open ? (open--, c) : ""));
+        return kept + "\u2069".repeat(open);
+      })
+      .join("\n");
+  const bdi = (value) => el("bdi", { text: balanced(value) });
+  // a message: text in a <bdi>, its http(s) URLs as links that read left to right
+  const renderText = (value) => {
+    const text = balanced(value);
+    const node = el("bdi");
     let last = 0;
     for (const m of text.matchAll(LINK)) {
       const raw = m[0].replace(/[.,;:!?)\]}]+$/, "");
@@ -277,12 +298,13 @@
       }
       if (url && (url.protocol === "https:" || url.protocol === "http:")) {
         node.append(
-          el("a", { href: url.href, target: "_blank", rel: "noopener noreferrer nofollow", text: raw }),
+          el("a", { href: url.href, dir: "ltr", target: "_blank", rel: "noopener noreferrer nofollow", text: raw }),
         );
       } else node.append(raw);
       last = m.index + raw.length;
     }
     node.append(text.slice(last));
+    return node;
   };
   const clock = (iso) => {
     const d = iso ? new Date(iso) : new Date();
@@ -301,11 +323,10 @@
     const row = el(
       "div",
       { class: "msg " + kind },
-      name ? el("div", { class: "who", text: name }) : "",
-      el("div", { class: "bubble" }),
+      name ? el("div", { class: "who" }, bdi(name)) : "",
+      el("div", { class: "bubble" }, renderText(text)),
       meta,
     );
-    renderText(row.children[name ? 1 : 0], text);
     row.dataset.at = at || new Date().toISOString();
     if (pending) row.classList.add("pending");
     meta.textContent = clock(at);
@@ -318,7 +339,7 @@
     row.lastElementChild.textContent =
       clock(row.dataset.at) + (state === "sending" ? " · " + t("sending") : state === "failed" ? " · " + t("failed") : "");
   };
-  const systemLine = (text) => place(el("div", { class: "system", text }));
+  const systemLine = (...pieces) => place(el("div", { class: "system" }, ...pieces));
 
   const showUnread = () => {
     badge.textContent = unread > 9 ? "9+" : String(unread);
@@ -329,7 +350,7 @@
   const setAgent = (name) => {
     if (!name || name === agentName) return;
     agentName = name;
-    sub.textContent = t("answering", { name });
+    sub.replaceChildren(...tNodes("answering", { name: bdi(name) }));
     avatar.textContent = name.trim().charAt(0).toUpperCase();
   };
   let connState = "idle";
@@ -467,7 +488,7 @@
       case "typing":
         if (f.author && f.author.kind === "agent") {
           setAgent(f.author.name);
-          typing.textContent = t("typing", { name: f.author.name || t("someone") });
+          typing.replaceChildren(...tNodes("typing", { name: bdi(f.author.name || t("someone")) }));
           clearTimeout(typingTimer);
           typingTimer = setTimeout(() => (typing.textContent = ""), 6000);
         }
@@ -718,7 +739,7 @@
     sendFrame(contact);
     if (data.body) {
       sendMessage(data.body);
-      systemLine(t("thanks", { email: data.email }));
+      systemLine(...tNodes("thanks", { email: bdi(data.email) }));
     }
     connect(true);
     showChat();

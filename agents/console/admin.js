@@ -1,8 +1,8 @@
 // Admin: agents (roles, capacity, spaces, passwords), teams and canned responses, in one
-// dialog; and the agent's own password change.
+// dialog; and the agent's own password change. Names, spaces and texts are bidi-isolated.
 
 import { patch, post, del } from "./api.js";
-import { clear, h } from "./dom.js";
+import { bidi, bidiText, clear, h } from "./dom.js";
 import { t } from "./i18n.js";
 
 const ROLES = ["relation", "marketing", "admin"];
@@ -96,7 +96,7 @@ function agentsPanel(ctx, panel, again) {
     );
     const max = h("input", { type: "number", min: "0", max: "100", value: String(a.max_chats), "aria-label": `${t("admin.maxChats")} · ${a.name}`, class: "narrow" });
     const spaces = spaceKeys(ctx).map((key) =>
-      h("label", { class: "check" }, h("input", { type: "checkbox", value: key, checked: a.spaces.includes(key) }), key),
+      h("label", { class: "check" }, h("input", { type: "checkbox", value: key, checked: a.spaces.includes(key) }), bidi(key)),
     );
     const save = h("button", { type: "button", class: "btn small primary" }, t("common.save"));
     save.addEventListener("click", () =>
@@ -124,7 +124,7 @@ function agentsPanel(ctx, panel, again) {
     return h(
       "tr",
       {},
-      h("th", { scope: "row" }, a.name, a.email ? h("div", { class: "muted small" }, a.email) : null),
+      h("th", { scope: "row" }, bidi(a.name), a.email ? h("div", { class: "muted small" }, bidi(a.email)) : null),
       h("td", {}, role),
       h("td", {}, max),
       h("td", {}, spaces),
@@ -136,7 +136,7 @@ function agentsPanel(ctx, panel, again) {
   const password = h("input", { id: "new-agent-password", type: "password", minlength: "8", required: true, autocomplete: "new-password" });
   const role = h("select", { id: "new-agent-role" }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
   const spaces = spaceKeys(ctx).map((key, i) =>
-    h("label", { class: "check" }, h("input", { type: "checkbox", value: key, checked: i === 0 }), key),
+    h("label", { class: "check" }, h("input", { type: "checkbox", value: key, checked: i === 0 }), bidi(key)),
   );
   const form = h(
     "form",
@@ -185,7 +185,7 @@ function teamsPanel(ctx, panel, again) {
   const cards = ctx.state.teams.map((team) => {
     const boxes = agents
       .filter((a) => a.spaces.includes(team.space))
-      .map((a) => h("label", { class: "check" }, h("input", { type: "checkbox", value: a.id, checked: team.members.includes(a.id) }), a.name));
+      .map((a) => h("label", { class: "check" }, h("input", { type: "checkbox", value: a.id, checked: team.members.includes(a.id) }), bidi(a.name)));
     const save = h("button", { type: "button", class: "btn small primary" }, t("common.save"));
     save.addEventListener("click", () =>
       act(
@@ -202,13 +202,13 @@ function teamsPanel(ctx, panel, again) {
     return h(
       "section",
       { class: "card" },
-      h("h3", {}, team.name, h("span", { class: "chip small space" }, team.space)),
+      h("h3", {}, bidi(team.name), h("span", { class: "chip small space" }, bidi(team.space))),
       h("fieldset", {}, h("legend", {}, t("admin.members")), boxes),
       h("div", { class: "row-actions" }, save, remove),
     );
   });
   const name = h("input", { id: "new-team-name", required: true, maxlength: "100" });
-  const space = h("select", { id: "new-team-space" }, spaceKeys(ctx).map((k) => h("option", { value: k }, k)));
+  const space = h("select", { id: "new-team-space" }, spaceKeys(ctx).map((k) => h("option", { value: k }, bidiText(k))));
   const form = h(
     "form",
     { class: "grid-form" },
@@ -238,19 +238,19 @@ function cannedPanel(ctx, panel, again) {
     return h(
       "tr",
       {},
-      h("th", { scope: "row" }, `/${c.shortcut}`),
-      h("td", {}, `${c.space} · ${teamName(c.team_id)}`),
+      h("th", { scope: "row" }, "/", bidi(c.shortcut)),
+      h("td", {}, bidi(c.space), " · ", bidi(teamName(c.team_id))),
       h("td", {}, text),
       h("td", { class: "row-actions" }, save, remove),
     );
   });
   const shortcut = h("input", { id: "new-canned-shortcut", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,31}" });
-  const space = h("select", { id: "new-canned-space" }, spaceKeys(ctx).map((k) => h("option", { value: k }, k)));
+  const space = h("select", { id: "new-canned-space" }, spaceKeys(ctx).map((k) => h("option", { value: k }, bidiText(k))));
   const team = h(
     "select",
     { id: "new-canned-team" },
     h("option", { value: "" }, t("admin.everyone")),
-    ctx.state.teams.map((tm) => h("option", { value: tm.id }, `${tm.name} (${tm.space})`)),
+    ctx.state.teams.map((tm) => h("option", { value: tm.id }, `${bidiText(tm.name)} (${bidiText(tm.space)})`)),
   );
   const text = h("textarea", { id: "new-canned-text", required: true, rows: "3" });
   const form = h(

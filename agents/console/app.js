@@ -1,10 +1,10 @@
 // The console: sign-in, then the inbox, a conversation and its details, kept live by the
-// agent's WebSocket. Every user-supplied string is rendered as text (see dom.js).
+// agent's WebSocket. Every user-supplied string is rendered as text, bidi-isolated (see dom.js).
 
 import { ApiError, get, post, del, setCsrf } from "./api.js";
 import { openAdmin, openPassword } from "./admin.js";
 import { mountConversation, openConversation, receive as conversationFrame } from "./conversation.js";
-import { announce, avatar, clear, h } from "./dom.js";
+import { announce, avatar, bidi, bidiText, clear, h } from "./dom.js";
 import { LANGUAGES, lang, setLang, t, timeLabel } from "./i18n.js";
 import { askPermission, canAskPermission, notify } from "./notify.js";
 import { AgentSocket } from "./socket.js";
@@ -193,7 +193,7 @@ export function handleError(err) {
 export function toast(text) {
   const region = document.getElementById("toasts");
   if (!region) return;
-  const item = h("div", { class: "toast", role: "status" }, text);
+  const item = h("div", { class: "toast", role: "status" }, bidi(text)); // may quote the server
   region.append(item);
   setTimeout(() => item.remove(), 5000);
 }
@@ -248,7 +248,7 @@ function renderSidebar(root) {
       "div",
       { class: "me-row" },
       avatar(mine.name, mine.id, "small"),
-      h("div", { class: "me-name" }, h("strong", {}, mine.name), h("span", { class: "muted" }, t(`role.${mine.role}`))),
+      h("div", { class: "me-name" }, h("strong", {}, bidi(mine.name)), h("span", { class: "muted" }, t(`role.${mine.role}`))),
     ),
     h("div", { class: "field-row" }, h("label", { for: "my-status" }, t("status.label")), status),
     languagePicker("console-lang", () => location.reload()),
@@ -307,7 +307,7 @@ function renderSidebar(root) {
               "li",
               { class: "mate", dataset: { agentId: a.id, status: st } },
               h("span", { class: `dot ${st}`, "aria-hidden": "true" }),
-              h("span", { class: "mate-name" }, a.name),
+              h("span", { class: "mate-name" }, bidi(a.name)),
               h("span", { class: "visually-hidden mate-status" }, t(`status.${st}`)),
             );
           })
@@ -446,20 +446,20 @@ function inboxItem(entry) {
         h(
           "span",
           { class: "item-top" },
-          h("span", { class: "item-name" }, name),
+          h("span", { class: "item-name" }, bidi(name)),
           h("time", { class: "item-time", datetime: entry.updated_at }, timeLabel(entry.updated_at)),
         ),
         h(
           "span",
           { class: "item-preview" },
-          last ? (last.author_kind === "agent" ? `${t("conv.you")}: ` : "") + last.body : "",
+          last ? [last.author_kind === "agent" ? `${t("conv.you")}: ` : "", bidi(last.body)] : "",
         ),
         h(
           "span",
           { class: "item-meta" },
-          owner ? h("span", { class: "item-owner" }, owner) : null,
-          entry.tags.slice(0, 3).map((tag) => h("span", { class: "chip small" }, tag)),
-          state.session.spaces.length > 1 ? h("span", { class: "chip small space" }, entry.space) : null,
+          owner ? h("span", { class: "item-owner" }, bidi(owner)) : null,
+          entry.tags.slice(0, 3).map((tag) => h("span", { class: "chip small" }, bidi(tag))),
+          state.session.spaces.length > 1 ? h("span", { class: "chip small space" }, bidi(entry.space)) : null,
         ),
       ),
       unread ? h("span", { class: "badge", "aria-label": t("inbox.unread", { n: entry.unread }) }, String(entry.unread)) : null,
@@ -488,7 +488,7 @@ function receive(frame) {
       }
       if (fromVisitor) {
         const name = visitorName(entry?.visitor || frame.author, t);
-        const title = frame.seq === 1 ? t("notify.newConversation") : t("notify.newMessage", { name });
+        const title = frame.seq === 1 ? t("notify.newConversation") : t("notify.newMessage", { name: bidiText(name) });
         notify(title, frame.body, () => openConversation(frame.conversation_id));
         if (frame.seq === 1) announce(t("notify.newConversation"));
       }

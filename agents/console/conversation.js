@@ -1,9 +1,10 @@
 // One conversation: its header and actions, the live transcript with notes and receipts,
-// the composer (replies, private notes, canned responses), and the visitor's details.
+// the composer (replies, private notes, canned responses), and the visitor's details. Every
+// piece of user text goes in through bidi(), linkified() or bidiText() (see dom.js).
 
 import { get, post, del } from "./api.js";
-import { avatar, clear, h, linkified, safeHref } from "./dom.js";
-import { dateTimeLabel, t, timeLabel } from "./i18n.js";
+import { avatar, bidi, bidiText, clear, h, link, linkified } from "./dom.js";
+import { dateTimeLabel, t, timeLabel, tNodes } from "./i18n.js";
 import { agentName, changed, me, state, teamName, visitorName } from "./state.js";
 
 let ctx = null;
@@ -90,8 +91,8 @@ function drawHeader() {
   const name = visitorName(state.detail.visitor, t);
   let owner;
   if (conv.status === "resolved") owner = t("conv.resolved");
-  else if (conv.assignee_id) owner = t("conv.assignee", { name: conv.assignee_id === mine.id ? t("conv.you") : agentName(conv.assignee_id) });
-  else if (conv.team_id) owner = t("conv.teamQueue", { team: teamName(conv.team_id) });
+  else if (conv.assignee_id) owner = tNodes("conv.assignee", { name: conv.assignee_id === mine.id ? t("conv.you") : bidi(agentName(conv.assignee_id)) });
+  else if (conv.team_id) owner = tNodes("conv.teamQueue", { team: bidi(teamName(conv.team_id)) });
   else owner = t("conv.unassigned");
   const actions = [];
   const act = (label, cls, fn) =>
@@ -112,8 +113,8 @@ function drawHeader() {
     h(
       "div",
       { class: "conv-title" },
-      h("h2", { id: "conv-name" }, name),
-      h("p", { class: "muted conv-owner" }, owner, state.session.spaces.length > 1 ? ` · ${conv.space}` : ""),
+      h("h2", { id: "conv-name" }, bidi(name)),
+      h("p", { class: "muted conv-owner" }, owner, state.session.spaces.length > 1 ? [" · ", bidi(conv.space)] : ""),
     ),
     h("div", { class: "conv-actions" }, actions),
   );
@@ -148,13 +149,13 @@ function openTransfer() {
     "select",
     { id: "transfer-agent" },
     h("option", { value: "" }, t("transfer.choose")),
-    agents.map((a) => h("option", { value: a.id }, `${a.name} · ${t(`status.${state.presence.get(a.id) || "offline"}`)}`)),
+    agents.map((a) => h("option", { value: a.id }, `${bidiText(a.name)} · ${t(`status.${state.presence.get(a.id) || "offline"}`)}`)),
   );
   const teamSelect = h(
     "select",
     { id: "transfer-team" },
     h("option", { value: "" }, t("transfer.choose")),
-    teams.map((team) => h("option", { value: team.id }, team.name)),
+    teams.map((team) => h("option", { value: team.id }, bidiText(team.name))),
   );
   const dialog = h("dialog", { class: "dialog", "aria-labelledby": "transfer-title" });
   const form = h(
@@ -210,7 +211,7 @@ function drawTranscript(force = false) {
       return h(
         "div",
         { class: "note", dataset: { noteId: m.id } },
-        h("div", { class: "note-head" }, h("span", { class: "lock", "aria-hidden": "true" }), t("conv.note"), " · ", m.author.name || "", " · ", timeLabel(m.created_at)),
+        h("div", { class: "note-head" }, h("span", { class: "lock", "aria-hidden": "true" }), t("conv.note"), " · ", bidi(m.author.name || ""), " · ", timeLabel(m.created_at)),
         h("div", { class: "note-body" }, linkified(m.body)),
       );
     }
@@ -225,7 +226,7 @@ function drawTranscript(force = false) {
         "div",
         { class: "msg-col" },
         h("div", { class: "bubble" }, linkified(m.body)),
-        h("div", { class: "msg-meta" }, who, " · ", h("time", { datetime: m.created_at }, timeLabel(m.created_at)), seen ? h("span", { class: "seen" }, ` · ${t("conv.seen")}`) : null),
+        h("div", { class: "msg-meta" }, bidi(who), " · ", h("time", { datetime: m.created_at }, timeLabel(m.created_at)), seen ? h("span", { class: "seen" }, ` · ${t("conv.seen")}`) : null),
       ),
     );
   });
@@ -247,7 +248,7 @@ function drawTyping() {
   if (!parts) return;
   const typing = state.typing;
   const active = typing && typing.conversation_id === state.openId && typing.until > Date.now();
-  parts.typing.textContent = active ? t("conv.typing", { name: typing.name }) : "";
+  clear(parts.typing, active ? tNodes("conv.typing", { name: bidi(typing.name) }) : null);
 }
 
 function markRead() {
@@ -332,8 +333,8 @@ function buildComposer() {
               insert(c);
             },
           },
-          h("strong", {}, `/${c.shortcut}`),
-          h("span", { class: "muted" }, c.body),
+          h("strong", {}, "/", bidi(c.shortcut)),
+          h("span", { class: "muted" }, bidi(c.body)),
         ),
       ),
     );
@@ -434,12 +435,11 @@ function drawDetails() {
   const { visitor, conversation: conv } = state.detail;
   const context = visitor.context || {};
   const attributes = Object.entries(visitor.attributes || {});
+  // a value given as a string is the visitor's (or the server's): isolated
   const row = (label, value) =>
-    value === undefined || value === null || value === "" ? null : h("div", { class: "kv" }, h("dt", {}, label), h("dd", {}, value));
-  const link = (url) => {
-    const href = safeHref(url);
-    return href ? h("a", { href, target: "_blank", rel: "noopener noreferrer nofollow" }, url) : url;
-  };
+    value === undefined || value === null || value === ""
+      ? null
+      : h("div", { class: "kv" }, h("dt", {}, label), h("dd", {}, typeof value === "string" ? bidi(value) : value));
   const tagInput = h("input", { id: "tag-input", maxlength: "40", autocomplete: "off", placeholder: t("details.addTag") });
   const tagForm = h(
     "form",
@@ -469,12 +469,12 @@ function drawDetails() {
       "section",
       { class: "card visitor-card" },
       avatar(name, visitor.id, "large"),
-      h("h2", {}, name),
-      visitor.email ? h("p", { class: "muted" }, visitor.email) : null,
+      h("h2", {}, bidi(name)),
+      visitor.email ? h("p", { class: "muted" }, bidi(visitor.email)) : null,
       h(
         "dl",
         {},
-        row(t("details.externalId"), visitor.external_id ? [visitor.external_id, visitor.verified ? h("span", { class: "verified", title: t("details.verified") }, " ✓") : null] : null),
+        row(t("details.externalId"), visitor.external_id ? [bidi(visitor.external_id), visitor.verified ? h("span", { class: "verified", title: t("details.verified") }, " ✓") : null] : null),
       ),
     ),
     h(
@@ -485,7 +485,7 @@ function drawDetails() {
         ? h(
             "dl",
             {},
-            row(t("details.page"), context.url ? [context.title ? h("span", { class: "page-title" }, context.title) : null, link(context.url)] : null),
+            row(t("details.page"), context.url ? [context.title ? h("span", { class: "page-title" }, bidi(context.title)) : null, link(context.url)] : null),
             row(t("details.referrer"), context.referrer ? link(context.referrer) : null),
             row(t("details.locale"), context.locale),
             row(t("details.agent"), context.user_agent),
@@ -497,7 +497,7 @@ function drawDetails() {
       { class: "card" },
       h("h3", {}, t("details.attributes")),
       attributes.length
-        ? h("dl", { class: "attributes" }, attributes.map(([k, v]) => row(k, typeof v === "object" ? JSON.stringify(v) : String(v))))
+        ? h("dl", { class: "attributes" }, attributes.map(([k, v]) => row(bidi(k), typeof v === "object" ? JSON.stringify(v) : String(v))))
         : h("p", { class: "muted" }, t("details.none")),
     ),
     h(
@@ -511,7 +511,7 @@ function drawDetails() {
           h(
             "li",
             { class: "chip" },
-            tag,
+            bidi(tag),
             h(
               "button",
               {

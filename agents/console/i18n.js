@@ -287,9 +287,19 @@ export function setLang(code) {
   document.documentElement.lang = code;
 }
 
+function template(key) {
+  return STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+}
+
 export function t(key, vars = {}) {
-  const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : ""));
+  return template(key).replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : ""));
+}
+
+/** t() as pieces for h(), each {var} as given: a line that holds user text as a <bdi>. */
+export function tNodes(key, vars = {}) {
+  return template(key)
+    .split(/\{(\w+)\}/)
+    .map((piece, i) => (i % 2 === 0 ? piece : (vars[piece] ?? "")));
 }
 
 export function timeLabel(iso) {

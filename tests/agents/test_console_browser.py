@@ -1,5 +1,6 @@
 """The console in a real Chromium against a real server: sign-in and lockout, a live
-conversation, claim and transfer, notes, presence between teammates, and XSS payloads."""
+conversation, claim and transfer, notes, presence between teammates, XSS payloads and bidi
+controls."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.agents.consoleclient import PASSWORD, console_agent, insert_agent
-from tests.browser import launch_chromium
+from tests.browser import BIDI_AUDIT, SCREEN_ORDER, launch_chromium
 from tests.conftest import new_space
 from tests.servers import ServerProcess
 from tests.wsclient import ChatClient, visitor_token
@@ -201,7 +202,8 @@ async def test_claim_then_transfer(server: ServerProcess, browser: Browser) -> N
     assert detail["conversation"]["assignee_id"] != colleague.id
 
     await page.get_by_role("button", name="Transfer").click()
-    await page.get_by_label("To an agent").select_option(label="Yann · Offline")
+    # the name isolated (FSI ... PDI) inside the option's text
+    await page.get_by_label("To an agent").select_option(label="\u2068Yann\u2069 · Offline")
     await page.get_by_role("dialog").get_by_role("button", name="Transfer").click()
     await expect(page.locator(".conv-owner")).to_contain_text("Assigned to Yann")
     detail = await colleague.ok("GET", f"/api/conversations/{conv}")
@@ -317,6 +319,97 @@ async def test_xss_payloads_stay_text(server: ServerProcess, browser: Browser) -
     assert hrefs and all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
     assert "https://example.com/ok" in hrefs
     await visitor.close()
+    assert problems == []
+
+
+# closes an isolate it never opened (escaping a bare <bdi>), then reverses all that follows
+HOSTILE = "\u2069\u202e"
+
+
+async def _screen_order(page: Page, text_node: str) -> tuple[str, str]:
+    """(the characters of a text node as they stand on the screen, its text)"""
+    script = f"() => {{ const n = {text_node}; return [({SCREEN_ORDER})(n), n.data]; }}"
+    seen, text = await page.evaluate(script)
+    return seen, text
+
+
+async def test_bidi_controls_reorder_only_the_text_they_are_in(
+    server: ServerProcess, browser: Browser, tmp_path: Path
+) -> None:
+    space = await new_space(server.database_url)
+    email = await insert_agent(server.database_url, role="admin", spaces_=[space], name="Kim")
+    mallory = await console_agent(server, role="admin", spaces=[space], name=f"Mallory{HOSTILE}")
+    await mallory.ok("POST", "/api/teams", {"name": f"Team{HOSTILE} B", "space": space})
+    await mallory.ok(
+        "POST", "/api/canned", {"space": space, "shortcut": "evil", "body": f"Sorry{HOSTILE} 4:35"}
+    )
+    problems: list[str] = []
+    page = await _page(browser, problems)
+    await _sign_in(page, server, email)
+    visitor = await _visitor(server, space)
+    await visitor.send(
+        {"type": "contact", "name": f"Eve{HOSTILE}", "email": f"eve{HOSTILE}@example.com"}
+    )
+    await visitor.send(
+        {
+            "type": "context",
+            "url": f"https://shop.example/{HOSTILE}cart",
+            "referrer": f"https://ref.example/{HOSTILE}",
+            "title": f"Cart{HOSTILE} (2)",
+            "locale": "en",
+        }
+    )
+    await visitor.send({"type": "attributes", "attributes": {"plan": f"Gold{HOSTILE} 2"}})
+    ack = await visitor.say(f"Hello{HOSTILE} see https://example.com/{HOSTILE}a")
+    conv = ack["conversation_id"]
+    await mallory.ok("POST", f"/api/conversations/{conv}/notes", {"body": f"Call{HOSTILE} back"})
+    await mallory.ok("POST", f"/api/conversations/{conv}/transfer", {"agent_id": mallory.id})
+
+    await page.get_by_role("button", name="All").click()
+    await _item(page, "Hello").click()
+    await expect(page.locator(".note")).to_contain_text("Call")
+    await expect(page.locator(".conv-owner")).to_contain_text("Assigned to Mallory")
+    await expect(page.locator(".details")).to_contain_text("Gold")
+    await visitor.send({"type": "typing"})
+    await expect(page.locator(".typing")).to_contain_text("is typing")
+
+    # what follows a name keeps its order: the time after the visitor's and the agent's, the
+    # words after the visitor's name in "… is typing…"
+    for text_node in (
+        "document.querySelector('.msg.in .msg-meta time').firstChild",
+        "document.querySelector('.note-head').lastChild",
+        "document.querySelector('.typing').lastChild",
+    ):
+        seen, text = await _screen_order(page, text_node)
+        assert seen.strip() == text.strip(), (text_node, seen)
+    link = page.get_by_role("log").get_by_role("link")
+    assert await link.text_content() == "https://example.com/"  # a bidi control ends a URL
+    seen, text = await _screen_order(page, "document.querySelector('.bubble a').firstChild")
+    assert seen == text
+    assert (
+        await page.locator(".msg-meta bdi").first.evaluate("e => getComputedStyle(e).unicodeBidi")
+        == "isolate"
+    )
+    await page.screenshot(path=tmp_path / "console.png")  # to look at when this fails
+    assert await page.evaluate(f"({BIDI_AUDIT})(document)") == []
+
+    # the canned responses, the transfer dialog's <option>s, the admin's tables
+    await page.get_by_role("textbox", name="Message").fill("/ev")
+    await expect(page.get_by_role("option", name="/evil")).to_be_visible()
+    assert await page.evaluate(f"({BIDI_AUDIT})(document)") == []
+    await page.get_by_role("textbox", name="Message").fill("")
+    await page.get_by_role("button", name="Transfer").click()
+    options = page.get_by_role("dialog").locator("option")
+    await expect(options.filter(has_text="Team")).to_have_count(1)
+    assert await page.evaluate(f"({BIDI_AUDIT})(document)") == []
+    await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    await page.get_by_role("button", name="Manage").click()
+    for tab, shown in (("Agents", "Mallory"), ("Teams", "Team"), ("Canned responses", "/evil")):
+        await page.get_by_role("tab", name=tab).click()
+        await expect(page.get_by_role("tabpanel")).to_contain_text(shown)
+        assert await page.evaluate(f"({BIDI_AUDIT})(document)") == [], tab
+    await visitor.close()
+    await mallory.close()
     assert problems == []
 
 

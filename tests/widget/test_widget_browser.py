@@ -13,7 +13,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 from chat.identity import identity_signature
-from tests.browser import launch_chromium
+from tests.browser import BIDI_AUDIT, SCREEN_ORDER, launch_chromium
 from tests.servers import ServerProcess
 from tests.widget.conftest import (
     HostSite,
@@ -148,7 +148,7 @@ async def test_chat_on_a_hostile_page(
     await expect(reply).to_be_visible()
     await expect(panel.get_by_text("Camille Roux is answering")).to_be_visible()
     await expect(panel.get_by_text("Camille Roux is typing…")).to_have_count(0)
-    font = await reply.evaluate(
+    font = await panel.locator(".bubble", has_text="Yes, it ships today.").evaluate(
         "e => [getComputedStyle(e).fontSize, getComputedStyle(e).color,"
         " getComputedStyle(e).fontFamily, getComputedStyle(e).display]"
     )
@@ -352,15 +352,59 @@ async def test_agent_replies_are_inert_text(
         """,
     )
     assert seen["bubbles"] == XSS
-    assert set(seen["tags"]) <= {"a", "div", "p"}  # no img, script, iframe, svg, style, b
+    assert set(seen["tags"]) <= {"a", "bdi", "div", "p"}  # no img, script, iframe, svg, style, b
     assert seen["links"] == [
-        ["http:", "noopener noreferrer nofollow", "_blank", "href rel target"],
-        ["https:", "noopener noreferrer nofollow", "_blank", "href rel target"],
+        ["http:", "noopener noreferrer nofollow", "_blank", "dir href rel target"],
+        ["https:", "noopener noreferrer nofollow", "_blank", "dir href rel target"],
     ]
     assert seen["names"] == ['<img src=x onerror="window.__xss=10">']
     assert seen["count"] > before
     assert await page.evaluate("() => window.__xss") is None
     assert await page.evaluate("() => document.querySelectorAll('img, iframe, script').length") == 2
+    assert errors == []
+    await agent.close()
+
+
+# closes an isolate it never opened (escaping a bare <bdi>), then reverses all that follows
+HOSTILE = "\u2069\u202e"
+
+
+async def test_an_agent_name_reorders_only_itself(
+    context: BrowserContext, chat_server: ServerProcess, host_site: HostSite
+) -> None:
+    space, _ = await make_space(chat_server.database_url, [host_site.origin])
+    agent = await connect_agent(chat_server, space, name=f"Camille{HOSTILE}")
+    page, errors = await open_page(context, host_site.page(space))
+    await launcher(page).click()
+    await send(page, f"Bonjour{HOSTILE} see https://shop.example/{HOSTILE}a")
+    conversation = (await agent.expect("message"))["conversation_id"]
+    await agent.say(f"Oui{HOSTILE} 4:35", conversation_id=conversation)
+    await agent.send({"type": "typing", "conversation_id": conversation})
+    panel = dialog(page)
+    await expect(panel.get_by_text("is answering")).to_be_visible()
+    await expect(panel.get_by_text("is typing…")).to_be_visible()
+
+    # the words after the name, in the header and in "… is typing…", keep their order; so
+    # does the link in the visitor's own message, which a bidi control ends
+    seen = await shadow(
+        page,
+        f"""
+        const order = {SCREEN_ORDER};
+        const nodes = [".sub", ".typing", ".msg.visitor a"]
+            .map((css) => root.querySelector(css).lastChild);
+        const name = root.querySelector(".who bdi");
+        return {{order: nodes.map((n) => [order(n).trim(), n.data.trim()]),
+                 isolated: name && getComputedStyle(name).unicodeBidi,
+                 unisolated: ({BIDI_AUDIT})(root)}};
+        """,
+    )
+    assert seen["order"] == [
+        ["is answering", "is answering"],
+        ["is typing…", "is typing…"],
+        ["https://shop.example/", "https://shop.example/"],
+    ]
+    assert seen["isolated"] == "isolate"
+    assert seen["unisolated"] == []
     assert errors == []
     await agent.close()
 
