@@ -23,6 +23,7 @@ _STATUS_TEXT = {
     409: "Conflict with the current state",
     415: "Not JSON",
     423: "Account locked after too many failed sign-ins",
+    429: "Too many requests: wait for Retry-After seconds",
 }
 
 _str = {"type": "string"}

@@ -9,7 +9,6 @@ not exist.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,18 +20,12 @@ from starlette.routing import Route
 
 from agents.session import ApiError, SessionClaims, Sessions, current_agent
 from chat.context import AppContext
-from chat.errors import (
-    AuthError,
-    CausetteError,
-    ConversationNotFound,
-    ConversationResolved,
-    NotAllowed,
-    StoreUnavailable,
-    UsageError,
-    VisitorHasOpenConversation,
-)
+from chat.errors import CausetteError
+from chat.http import read_json
 from chat.logging import get_logger
 from chat.principals import AgentPrincipal
+from chat.responses import error_response as _error_response
+from chat.responses import response_for
 
 __all__ = ["Body", "Call", "Op", "Param", "error_response", "routes_of"]
 
@@ -98,30 +91,12 @@ class Op:
         return self.handler.__name__.strip("_")
 
 
-_ERROR_STATUS: tuple[tuple[type[CausetteError], int], ...] = (
-    (ConversationNotFound, 404),
-    (ConversationResolved, 409),
-    (VisitorHasOpenConversation, 409),
-    (NotAllowed, 403),
-    (StoreUnavailable, 503),
-    (UsageError, 400),
-)
-
-
 def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return _error_response(status, code, message)
 
 
 async def _read_body(request: Request, model: type[Body]) -> Body:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Send application/json.")
-    try:
-        raw = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-    if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_json", "The body is a JSON object.")
+    raw = await read_json(request, empty=True)  # InvalidJSON, InvalidText, UnsupportedMediaType
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -143,11 +118,8 @@ def _endpoint(op: Op, sessions: Callable[[AppContext], Sessions]) -> Any:
             result = await op.handler(Call(request, ctx, agent, claims, body))
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message)
-        except AuthError as exc:
-            return error_response(exc.status, exc.code, exc.message)
         except CausetteError as exc:
-            status = next((s for t, s in _ERROR_STATUS if isinstance(exc, t)), 400)
-            return error_response(status, exc.code, exc.message)
+            return response_for(exc)
         if isinstance(result, Response):
             return result
         if result is None:

@@ -18,13 +18,22 @@ from agents.services import Console, console_routes
 from chat.broker import broker_from_url
 from chat.context import AppContext
 from chat.cors import WidgetCorsMiddleware
-from chat.db import Database
+from chat.db import Database, is_outage
 from chat.errors import StoreUnavailable
 from chat.http import agent_login, create_visitor, healthz, readyz
 from chat.hub import Hub
 from chat.logging import configure_logging, get_logger
-from chat.middleware import BodyLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from chat.middleware import (
+    AllowedHostsMiddleware,
+    BodyLimitMiddleware,
+    ClientErrorsMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    default_allowed_hosts,
+)
+from chat.ratelimit import Limits, MemoryLimiter, RedisLimiter
 from chat.relay import Relay
+from chat.responses import error_response
 from chat.settings import Settings, load_secret_key
 from chat.store import Store
 from chat.tokens import TokenSigner
@@ -62,7 +71,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         presence = Presence(hub)
         await presence.start()
         store = Store(db)
-        relay = Relay(store, hub, presence)
+        limits = Limits(
+            RedisLimiter(settings.redis_url, prefix=_redis_prefix(settings), secret=secret)
+            if settings.redis_url
+            else MemoryLimiter(),
+            {
+                "visitor_tokens": settings.limit_visitor_tokens,
+                "conversations_per_ip": settings.limit_conversations_per_ip,
+                "conversations_per_visitor": settings.limit_conversations_per_visitor,
+                "sign_ins": settings.limit_sign_ins,
+                "agent_email_taken": settings.limit_agent_email_taken,
+            },
+            enabled=settings.rate_limits == "on",
+        )
+        relay = Relay(store, hub, presence, limits)
         console = Console.build(
             settings, secret, db=db, store=store, hub=hub, relay=relay, presence=presence
         )
@@ -79,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             presence=presence,
             console=console,
+            limits=limits,
         )
         await console.start()
         log.info(
@@ -92,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await console.stop()
             await presence.stop()
             await hub.stop()
+            await limits.close()
             await store.close()
             await db.dispose()
             log.info("server_stopped")
@@ -101,8 +125,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(SecurityHeadersMiddleware),
+            Middleware(
+                AllowedHostsMiddleware,
+                hosts=settings.allowed_hosts or default_allowed_hosts(settings.public_url),
+            ),
+            Middleware(ClientErrorsMiddleware),
             Middleware(WidgetCorsMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_http_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_http_body_bytes,
+                timeout=settings.http_body_timeout_seconds,
+            ),
         ],
         exception_handlers={
             HTTPException: http_error,
@@ -113,13 +146,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
+def _redis_prefix(settings: Settings) -> str:
+    from chat.broker.redis import default_prefix
+    from chat.broker.resp import RedisAddress
+
+    if settings.redis_channel_prefix is not None:
+        return settings.redis_channel_prefix
+    return default_prefix(RedisAddress.from_url(settings.redis_url or ""))
+
+
 async def store_down(request: Request, exc: Exception) -> JSONResponse:
-    """The database is away: a JSON 503 that says to retry, not a bare 500."""
+    """The database is away: a JSON 503 that says to retry, not a bare 500. A database
+    error that is no outage (a bug: bad data past the edge's checks) is re-raised, and
+    answered 500 by ClientErrorsMiddleware."""
+    if not isinstance(exc, StoreUnavailable) and not is_outage(exc):
+        raise exc
     log.warning("http_store_unavailable", path=request.url.path)
-    return JSONResponse(
-        {"error": {"code": "store_unavailable", "message": "The database is unavailable."}},
-        status_code=503,
-        headers={"retry-after": "5"},
+    return error_response(
+        503, "store_unavailable", "The database is unavailable.", {"retry-after": "5"}
     )
 
 
@@ -127,8 +171,4 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """404, 405 and friends in the same JSON shape as every other error."""
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse(
-        {"error": {"code": code, "message": exc.detail}},
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
+    return error_response(exc.status_code, code, exc.detail, exc.headers)

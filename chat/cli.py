@@ -49,8 +49,14 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "CAUSETTE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise click.ClickException(f"Bad setting {name}: {first['msg']}") from None
     except Exception as exc:
         raise click.ClickException(f"Bad CAUSETTE_* setting: {_describe(exc)}") from None
 
@@ -87,6 +93,9 @@ class _IsoTime(click.ParamType):
 @click.version_option(package_name="causette")
 def main() -> None:
     """causette: self-hosted livechat for websites."""
+    # every file causette makes (the database and its journals, exports, lock files) holds
+    # customer data or secrets: readable by the owner only
+    os.umask(0o077)
 
 
 @main.command()

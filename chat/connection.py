@@ -78,7 +78,7 @@ class Connection:
         queue_size: int,
         page: int,
         on_resync: Callable[[Connection], Awaitable[list[str]]] | None = None,
-        limits: tuple[TokenBucket, TokenBucket] | None = None,
+        limits: tuple[TokenBucket, TokenBucket, TokenBucket] | None = None,
         stuck_after: float = 10.0,
     ) -> None:
         self.id = uuid.uuid4().hex
@@ -102,9 +102,15 @@ class Connection:
         self.close_code: int | None = None  # set by a control event: close with this code
         self.sent_frames = 0
         self.user_agent = ""  # the browser's, as the handshake said: part of a visitor's context
+        self.address = ""  # the client's address: what the shared limits count new chats by
         self.pump_task: asyncio.Task[None] | None = None
-        # typing and track; the frames that describe the visitor: see chat/ratelimit.py
-        self.hints, self.profile = limits or (TokenBucket(0, 1), TokenBucket(0, 1))
+        # typing and track; the frames that describe the visitor; a visitor's messages: see
+        # chat/ratelimit.py
+        self.hints, self.profile, self.messages = limits or (
+            TokenBucket(0, 1),
+            TokenBucket(0, 1),
+            TokenBucket(0, 1),
+        )
 
     # -- producers (never wait) ------------------------------------------------------------
 

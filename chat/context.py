@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from agents.presence import Presence
 from chat.db import Database
 from chat.hub import Hub
+from chat.ratelimit import Limits
 from chat.relay import Relay
 from chat.settings import Settings
 from chat.store import Store
@@ -29,3 +30,4 @@ class AppContext:
     signer: TokenSigner
     presence: Presence
     console: Console
+    limits: Limits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,10 +17,70 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["Database", "alembic_config", "is_sqlite", "migrate"]
+__all__ = ["Database", "alembic_config", "is_outage", "is_sqlite", "migrate", "private_file"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 ADVISORY_LOCK_ID = 0x0CA05E77E  # any constant: every causette process takes the same lock
+
+
+# SQLSTATE classes that mean "the server is away or busy", not "this statement is wrong":
+# connection exceptions, insufficient resources, operator intervention (a shutdown, a server
+# starting up), system errors, and serialization failures and deadlocks (retry the unit)
+_OUTAGE_STATES = ("08", "53", "57", "58", "40001", "40P01")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether a database error means "the database is away, try again" (a connection lost
+    or refused, a timeout, a server shutting down) rather than a statement that will fail
+    however often it is sent (bad data, a constraint, a bug): the first is
+    StoreUnavailable, retryable; the second is not, and must never pass for an outage."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError | sa.exc.ProgrammingError):
+        return False
+    state = _sqlstate(exc)
+    if state is not None:  # PostgreSQL says which
+        return state.startswith(_OUTAGE_STATES)
+    return True  # no SQLSTATE: the driver's own "closed", SQLite's "locked" or "I/O error"
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    cause: BaseException | None = exc.orig
+    for _ in range(3):  # the adapter's error, then the driver's
+        if cause is None:
+            return None
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and state:
+            return state
+        cause = cause.__cause__
+    return None
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` if need be, readable and writable by its owner only (0600)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
+def _private_sqlite(url: str) -> None:
+    """The database file holds password hashes, identity secrets and transcripts: 0600.
+    SQLite gives its -wal and -shm files the database file's mode; those left by an older
+    version are tightened too."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite will say what is wrong with the path
+    private_file(path)
+    for suffix in ("-wal", "-shm", ".migrate-lock"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            os.chmod(extra, 0o600)
 
 
 def is_sqlite(url: str) -> bool:
@@ -36,6 +97,7 @@ class Database:
         # invalidated by the error it raises, and the next checkout opens a fresh one
         kwargs: dict[str, Any] = {}
         if self.sqlite:
+            _private_sqlite(url)
             kwargs = {"connect_args": {"timeout": 30}}
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800, pool_timeout=10)
@@ -148,6 +210,8 @@ def migrate(url: str, revision: str = "head") -> None:
         if lock is None:
             command.upgrade(cfg, revision)
             return
+        _private_sqlite(url)
+        private_file(lock)
         with _file_lock(lock):
             command.upgrade(cfg, revision)
         return

@@ -5,6 +5,7 @@ CausetteError
 │   ├── InvalidJSON           invalid_json
 │   ├── UnknownType           unknown_type
 │   ├── InvalidFrame          invalid_frame
+│   │   └── InvalidText           invalid_frame (NUL or a lone surrogate: HTTP invalid_request)
 │   ├── EmptyBody             empty_body
 │   ├── BodyTooLong           body_too_long
 │   ├── ConversationNotFound  conversation_not_found (also "not yours": they look the same)
@@ -14,6 +15,7 @@ CausetteError
 │   ├── NotAllowed            not_allowed
 │   └── RateLimited           rate_limited (retryable: too many frames of this kind, slow down)
 ├── StoreUnavailable      store_unavailable (retryable: resend with the same client_id)
+├── UnsupportedMediaType  unsupported_media_type (HTTP 415: a body that is not application/json)
 ├── AuthError             bad_token / bad_credentials / account_locked (HTTP 401/423, close 1008)
 ├── QueueFull             a connection fell too far behind (close 1013)
 └── UsageError            a bad CLI argument or a missing entity (one line, exit 1)
@@ -36,13 +38,16 @@ __all__ = [
     "IdentityRefused",
     "InvalidFrame",
     "InvalidJSON",
+    "InvalidText",
     "NotAllowed",
     "QueueFull",
     "RateLimited",
     "StoreUnavailable",
     "UnknownType",
+    "UnsupportedMediaType",
     "UsageError",
     "VisitorHasOpenConversation",
+    "http_status",
 ]
 
 
@@ -76,6 +81,10 @@ class InvalidFrame(FrameError):
     """A field is missing or has the wrong type."""
 
     code = "invalid_frame"
+
+
+class InvalidText(InvalidFrame):
+    """Text may not contain NUL characters or lone surrogates."""
 
 
 class EmptyBody(FrameError):
@@ -129,9 +138,14 @@ class NotAllowed(FrameError):
 class RateLimited(FrameError):
     """Too many frames of this kind; send it again in a moment."""
 
-    # frames that fan out to every agent of a space: see chat/ratelimit.py
     code = "rate_limited"
     retryable = True
+
+    def __init__(
+        self, message: str = "", *, ref: str | None = None, retry_after: float = 1.0
+    ) -> None:
+        super().__init__(message, ref=ref)
+        self.retry_after = retry_after  # seconds until the next one would pass
 
 
 class StoreUnavailable(CausetteError):
@@ -139,6 +153,12 @@ class StoreUnavailable(CausetteError):
 
     code = "store_unavailable"
     retryable = True
+
+
+class UnsupportedMediaType(CausetteError):
+    """Send application/json."""
+
+    code = "unsupported_media_type"
 
 
 class AuthError(CausetteError):
@@ -173,3 +193,23 @@ class QueueFull(CausetteError):
 
 class UsageError(CausetteError):
     code = "usage_error"
+
+
+_HTTP_STATUS: tuple[tuple[type[CausetteError], int], ...] = (
+    (ConversationNotFound, 404),
+    (ConversationResolved, 409),
+    (VisitorHasOpenConversation, 409),
+    (NotAllowed, 403),
+    (RateLimited, 429),
+    (StoreUnavailable, 503),
+    (UnsupportedMediaType, 415),
+    (UsageError, 400),
+    (FrameError, 400),
+)
+
+
+def http_status(exc: CausetteError) -> int:
+    """The HTTP status of an error, the one table for every route."""
+    if isinstance(exc, AuthError):
+        return exc.status
+    return next((s for t, s in _HTTP_STATUS if isinstance(exc, t)), 400)

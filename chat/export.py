@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from chat.clock import as_utc, iso
-from chat.db import Database
+from chat.db import Database, private_file
 from chat.errors import UsageError
 from chat.models import messages, spaces
 
@@ -97,6 +97,7 @@ async def export_messages(
         if found is None:
             raise UsageError(f"No such space: {space}")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    private_file(tmp)  # transcripts and visitor data: readable by the owner only
     count = 0
     try:
         batches = _batches(db, since, until, space)

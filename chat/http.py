@@ -3,44 +3,62 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from agents.accounts import authenticate
+from agents.accounts import AgentAccount, authenticate
 from chat.context import AppContext
-from chat.errors import AuthError
+from chat.errors import AuthError, CausetteError, RateLimited, UnsupportedMediaType
+from chat.jsontext import load_object
 from chat.logging import get_logger
 from chat.origins import origin_matches, own_origins, request_origin, space_origin_allowed
+from chat.responses import error_response, response_for
 
-__all__ = ["agent_login", "create_visitor", "healthz", "readyz"]
+__all__ = [
+    "agent_login",
+    "client_address",
+    "create_visitor",
+    "healthz",
+    "read_json",
+    "readyz",
+    "sign_in_attempt",
+]
 
 log = get_logger("causette.http")
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return error_response(status, code, message)
 
 
 def ctx_of(request: Request) -> AppContext:
     return request.state.ctx  # type: ignore[no-any-return]
 
 
-async def json_body(request: Request) -> dict[str, Any] | JSONResponse:
-    """The JSON object of a request, or the error response to send instead. Requiring
-    application/json also keeps other sites' plain forms out (they cannot send it)."""
+def client_address(request: Request) -> str:
+    """The client's address (behind a trusted proxy, the one it forwarded)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def read_json(request: Request, *, empty: bool = False) -> dict[str, Any]:
+    """The JSON object of a request (chat/jsontext.py's checks), or raise the error to
+    answer; with ``empty``, no body at all reads as ``{}``. Requiring application/json also
+    keeps other sites' plain forms out (they cannot send it)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        return error(415, "unsupported_media_type", "Send application/json.")
+        raise UnsupportedMediaType()
+    raw = await request.body()
+    return load_object(raw or b"{}" if empty else raw)
+
+
+async def json_body(request: Request) -> dict[str, Any] | JSONResponse:
+    """The JSON object of a request, or the error response to send instead."""
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "invalid_json", "The body is not valid JSON.")
-    if not isinstance(body, dict):
-        return error(400, "invalid_json", "The body is a JSON object.")
-    return body
+        return await read_json(request)
+    except CausetteError as exc:
+        return response_for(exc)
 
 
 def string_field(body: dict[str, Any], name: str, max_len: int) -> str | JSONResponse:
@@ -62,6 +80,11 @@ async def refuse_foreign_site(request: Request, space_key: str) -> JSONResponse 
 
 async def create_visitor(request: Request) -> JSONResponse:
     ctx = ctx_of(request)
+    try:
+        await ctx.limits.check("visitor_tokens", client_address(request))
+    except RateLimited as exc:
+        log.info("visitor_token_rate_limited")
+        return response_for(exc)
     body = await json_body(request)
     if isinstance(body, JSONResponse):
         return body
@@ -97,18 +120,14 @@ async def agent_login(request: Request) -> JSONResponse:
     password = string_field(body, "password", 1024)
     if isinstance(password, JSONResponse):
         return password
-    settings = ctx.settings
     try:
-        account = await authenticate(
-            ctx.db,
-            email,
-            password,
-            max_failures=settings.login_max_failures,
-            lock_seconds=settings.login_lock_seconds,
-        )
+        account = await sign_in_attempt(ctx, client_address(request), email, password)
     except AuthError as exc:
         log.info("agent_login_refused", code=exc.code)
         return error(exc.status, exc.code, exc.message)
+    except RateLimited as exc:
+        log.info("agent_login_rate_limited")
+        return response_for(exc)
     log.info("agent_login", agent_id=account.id)
     token = ctx.signer.agent_token(account.id, account.token_version)
     return JSONResponse(
@@ -116,6 +135,21 @@ async def agent_login(request: Request) -> JSONResponse:
             "token": token,
             "agent": {"id": account.id, "name": account.name, "role": account.role},
         }
+    )
+
+
+async def sign_in_attempt(ctx: AppContext, client: str, email: str, password: str) -> AgentAccount:
+    """One sign-in, counted against the client address's allowance first (RateLimited), then
+    checked with the (email, address) lockout (agents/accounts.py)."""
+    await ctx.limits.check("sign_ins", client)
+    return await authenticate(
+        ctx.db,
+        email,
+        password,
+        client=client,
+        secret=ctx.signer.derived_key("login-throttle"),
+        max_failures=ctx.settings.login_max_failures,
+        lock_seconds=ctx.settings.login_lock_seconds,
     )
 
 

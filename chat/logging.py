@@ -45,6 +45,27 @@ def configure_logging(level: str = "info", fmt: str | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=False,
     )
+    server = logging.getLogger("uvicorn")
+    if not any(isinstance(h, _ServerLogHandler) for h in server.handlers):
+        server.addHandler(_ServerLogHandler())
+        server.propagate = False
+    server.setLevel(logging.WARNING)  # its per-connection lines repeat ours
+
+
+class _ServerLogHandler(logging.Handler):
+    """The HTTP server's own log records, as causette's log lines. What a client got wrong
+    (a text frame that is not UTF-8, closed 1007 by the server) is one line, without the
+    traceback the server attaches to it: a client's fault is no server error."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log = get_logger(record.name)
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, UnicodeDecodeError):
+            log.info("ws_invalid_utf8", message=record.getMessage())
+        elif exc is not None:
+            log.error(record.getMessage(), exc_info=record.exc_info)
+        else:
+            log.log(record.levelno, record.getMessage())
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

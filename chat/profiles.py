@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chat.clock import iso, utcnow
-from chat.db import Database
+from chat.db import Database, is_outage
 from chat.errors import IdentityRefused, InvalidFrame, StoreUnavailable
 from chat.identity import signature_matches
 from chat.models import conversations, spaces, visitors
@@ -145,6 +145,8 @@ class Profiles:
             except IntegrityError:
                 continue  # another visitor took the same external_id at the same moment
             except (DBAPIError, OSError) as exc:
+                if not is_outage(exc):
+                    raise
                 raise StoreUnavailable() from exc
         raise StoreUnavailable("The profile could not be saved; try again.")
 

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from chat.errors import BodyTooLong, EmptyBody, InvalidFrame, InvalidJSON, UnknownType
+from chat.errors import BodyTooLong, EmptyBody, InvalidFrame, InvalidText, UnknownType
+from chat.jsontext import check_storable, check_text, parse_object
 
 __all__ = [
     "MAX_ATTRIBUTES",
@@ -41,23 +42,6 @@ _UUID = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a
 ClientId = Annotated[str, StringConstraints(pattern=_UUID)]
 ConversationId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Seq = Annotated[int, Field(ge=0, le=2**31 - 1)]  # the column's range on every backend
-
-
-def _storable(value: Any) -> bool:
-    """No NUL and no lone surrogate anywhere: PostgreSQL refuses the first, UTF-8 the second."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_storable(k) and _storable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_storable(v) for v in value)
-    return True
 
 
 class _Frame(BaseModel):
@@ -207,25 +191,27 @@ _FRAMES: dict[str, type[_Frame]] = {
 
 
 def frame_ref(raw: Any) -> str | None:
-    """The client_id of a frame, to tie an error to what the client sent."""
+    """The client_id of a frame, to tie an error to what the client sent (echoed back only if
+    it is short, storable text: a lone surrogate could not even be sent back)."""
     if isinstance(raw, dict):
         ref = raw.get("client_id")
         if isinstance(ref, str) and len(ref) <= 64:
+            try:
+                check_text(ref)
+            except InvalidText:
+                return None
             return ref
     return None
 
 
 def parse_client_frame(text: str | bytes, *, max_body_chars: int) -> ClientFrame:
     """Turn one text frame into a typed frame, or raise a FrameError carrying its code."""
-    try:
-        raw = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidJSON() from None
-    if not isinstance(raw, dict):
-        raise InvalidJSON("A frame is a JSON object.")
+    raw = parse_object(text, what="frame")
     ref = frame_ref(raw)
-    if not _storable(raw):
-        raise InvalidFrame("Text may not contain NUL characters or lone surrogates.", ref=ref)
+    try:
+        check_storable(raw)
+    except InvalidText:
+        raise InvalidText(ref=ref) from None
     kind = raw.get("type")
     model = _FRAMES.get(kind) if isinstance(kind, str) else None
     if model is None:

@@ -39,7 +39,8 @@ from chat.protocol import (
     dump,
     normalize_client_id,
 )
-from chat.store import Conversation, Store, StoredMessage
+from chat.ratelimit import Limits
+from chat.store import Conversation, Store, StoredMessage, WouldOpen
 
 __all__ = ["MessageListener", "Relay"]
 
@@ -57,10 +58,13 @@ def _channels(space_id: str, visitor_id: str) -> tuple[str, str]:
 
 
 class Relay:
-    def __init__(self, store: Store, hub: Hub, presence: Presence) -> None:
+    def __init__(
+        self, store: Store, hub: Hub, presence: Presence, limits: Limits | None = None
+    ) -> None:
         self.store = store
         self.hub = hub
         self.presence = presence
+        self.limits = limits
         self.profiles = Profiles(store.db)
         self.listeners: list[MessageListener] = []
 
@@ -91,12 +95,27 @@ class Relay:
             raise NotAllowed("Already signed in on this connection.")
 
     async def message(self, conn: Connection, frame: MessageIn) -> None:
+        principal = conn.principal
+        visitor = isinstance(principal, VisitorPrincipal)
+        if visitor and not conn.messages.take():
+            raise RateLimited(ref=frame.client_id, retry_after=conn.messages.wait())
         client_id = normalize_client_id(frame.client_id)
         conn.in_flight.add(client_id)  # a catch-up between commit and ack must not echo it
         try:
-            result = await self.store.append(
-                conn.principal, frame.conversation_id, client_id, frame.body, hint=conn.last_written
-            )
+            try:
+                result = await self.store.append(
+                    principal,
+                    frame.conversation_id,
+                    client_id,
+                    frame.body,
+                    hint=conn.last_written,
+                    may_open=not visitor,
+                )
+            except WouldOpen:  # a visitor's new conversation: within its limits only
+                await self._may_open(conn, frame.client_id)
+                result = await self.store.append(
+                    principal, frame.conversation_id, client_id, frame.body, may_open=True
+                )
         finally:
             conn.in_flight.discard(client_id)
         msg = result.message
@@ -120,6 +139,18 @@ class Relay:
                     await listener.message_stored(conn.principal, msg)
                 except Exception:  # the message is stored and acked: never fail the sender
                     log.exception("message_listener_failed")
+
+    async def _may_open(self, conn: Connection, ref: str) -> None:
+        """New conversations are limited per visitor and per address: each queues work for
+        the agents of the space."""
+        if self.limits is None:
+            return
+        try:
+            await self.limits.check("conversations_per_visitor", conn.principal.id)
+            await self.limits.check("conversations_per_ip", conn.address)
+        except RateLimited as exc:
+            log.info("conversation_rate_limited")
+            raise RateLimited(exc.message, ref=ref, retry_after=exc.retry_after) from None
 
     def publish_message(self, origin: str, msg: StoredMessage) -> None:
         event = Event(

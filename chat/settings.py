@@ -5,11 +5,21 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from chat.ratelimit import Rate
 
 __all__ = ["Settings", "load_secret_key"]
+
+
+def _rate(value: object) -> object:
+    return Rate.parse(value) if isinstance(value, str) else value
+
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_rate)]
 
 
 class Settings(BaseSettings):
@@ -27,12 +37,16 @@ class Settings(BaseSettings):
 
     public_url: str | None = None  # e.g. https://chat.example.com: its origin is always allowed
     console_origins: list[str] = []  # extra origins allowed to sign agents in
+    # Host names this server answers to (["*"]: any). Default: the host of public_url, else
+    # loopback names only (development)
+    allowed_hosts: list[str] | None = None
 
     visitor_token_ttl: int = 60 * 60 * 24 * 30
     agent_token_ttl: int = 60 * 60 * 12
     max_body_chars: int = 4000
     max_frame_bytes: int = 64 * 1024
     max_http_body_bytes: int = 64 * 1024
+    http_body_timeout_seconds: float = 10.0  # a request body not received by then: 408
     send_queue_size: int = 512
     # a socket with frames waiting that has taken none for this long is closed with 1013
     slow_client_seconds: float = 10.0
@@ -44,8 +58,18 @@ class Settings(BaseSettings):
     update_frames_per_second: float = 10.0
     update_frames_burst: int = 30
 
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # per (email, client address)
     login_lock_seconds: int = 15 * 60
+
+    # limits on what strangers can do, per client address or per visitor, shared by every
+    # node through Redis when it is configured (chat/ratelimit.py); "off" turns all off
+    rate_limits: Literal["on", "off"] = "on"
+    limit_visitor_tokens: RateSetting = Rate.parse("60/min,120")  # per address
+    limit_conversations_per_ip: RateSetting = Rate.parse("30/min,60")
+    limit_conversations_per_visitor: RateSetting = Rate.parse("6/hour,3")
+    limit_sign_ins: RateSetting = Rate.parse("10/min,10")  # per address
+    limit_messages_per_socket: RateSetting = Rate.parse("5/s,20")  # visitor sockets
+    limit_agent_email_taken: RateSetting = Rate.parse("20/hour,20")  # per admin
 
     # the agent console
     session_ttl: int = 60 * 60 * 12  # the console's sign-in cookie

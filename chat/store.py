@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chat.clock import as_utc, iso, utcnow
-from chat.db import Database
+from chat.db import Database, is_outage
 from chat.errors import (
     BadToken,
     ClientIdTaken,
@@ -40,7 +40,11 @@ from chat.profiles import Profiles, VisitorProfile
 from chat.types import AuthorKind, ConversationStatus
 from chat.writer import BatchWriter, Pending
 
-__all__ = ["Conversation", "Store", "StoredMessage"]
+__all__ = ["Conversation", "Store", "StoredMessage", "WouldOpen"]
+
+
+class WouldOpen(Exception):
+    """The message would open a new conversation, and the caller asked to be told first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +226,8 @@ class Store:
                 .where(agent_spaces.c.agent_id == agent_id)
             )
             space_map = {r.id: r.key for r in member}
+        if not space_map:  # removed from its last space: its sessions and tokens end
+            raise BadToken()
         return AgentPrincipal(
             id=row.id,
             name=row.name,
@@ -354,18 +360,25 @@ class Store:
         client_id: str,
         body: str,
         hint: str | None = None,
+        *,
+        may_open: bool = True,
     ) -> AppendResult:
         """Store one message, or find the one already stored under this client_id (see
-        ``_append_once``). A pooled connection to a database server that has restarted since
-        fails once: the pool is then emptied and, appending being idempotent on client_id,
-        the message retried once on a fresh connection rather than refused to its sender."""
+        ``_append_once``); with ``may_open`` false, raise WouldOpen rather than open a new
+        conversation (the caller checks its limits, then calls again).
+
+        A pooled connection to a database server that has restarted since fails once: the
+        pool is then emptied and, appending being idempotent on client_id, the message retried
+        once on a fresh connection rather than refused to its sender."""
         try:
-            return await self._append_once(principal, conversation_id, client_id, body, hint)
+            return await self._append_once(
+                principal, conversation_id, client_id, body, hint, may_open
+            )
         except StoreUnavailable as exc:
             if not _lost_connection(exc):
                 raise
         await self.db.forget_connections()
-        return await self._append_once(principal, conversation_id, client_id, body, hint)
+        return await self._append_once(principal, conversation_id, client_id, body, hint, may_open)
 
     async def _append_once(
         self,
@@ -374,6 +387,7 @@ class Store:
         client_id: str,
         body: str,
         hint: str | None = None,
+        may_open: bool = True,
     ) -> AppendResult:
         """Store one message, or find the one already stored under this client_id.
 
@@ -416,7 +430,7 @@ class Store:
                     existing = await self._existing(conn, principal, conversation_id, client_id)
                     if existing is not None:
                         return AppendResult(existing, duplicate=True)
-                    conv = await self._target(conn, principal, conversation_id)
+                    conv = await self._target(conn, principal, conversation_id, may_open)
                     return AppendResult(
                         await self._insert(conn, principal, conv, client_id, body), duplicate=False
                     )
@@ -446,7 +460,11 @@ class Store:
         return _message(row)
 
     async def _target(
-        self, conn: AsyncConnection, principal: Principal, conversation_id: str | None
+        self,
+        conn: AsyncConnection,
+        principal: Principal,
+        conversation_id: str | None,
+        may_open: bool = True,
     ) -> Conversation:
         if isinstance(principal, AgentPrincipal):
             if conversation_id is None:
@@ -486,6 +504,8 @@ class Store:
         ).first()
         if row is not None:
             return _conversation(row)
+        if not may_open:
+            raise WouldOpen()
         now = utcnow()
         conv = Conversation(
             id=_new_id(),
@@ -585,9 +605,9 @@ class _Unit:
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         try:
             await self._cm.__aexit__(exc_type, exc, tb)
-        except IntegrityError:
-            raise
         except (DBAPIError, OSError) as failure:  # the commit (or release) itself failed
+            if not is_outage(failure):
+                raise
             raise StoreUnavailable() from failure
-        if isinstance(exc, (DBAPIError, OSError)) and not isinstance(exc, IntegrityError):
+        if exc is not None and is_outage(exc):
             raise StoreUnavailable() from exc  # raised by a query inside the unit

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat.connection import Connection
 from chat.context import AppContext
+from chat.db import is_outage
 from chat.errors import AuthError, CausetteError, FrameError, StoreUnavailable
 from chat.logging import get_logger
 from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
@@ -32,7 +32,7 @@ from chat.protocol import (
     error_frame,
     parse_client_frame,
 )
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import Rate, TokenBucket
 from chat.relay import conversation_frame
 from chat.store import Conversation
 from chat.types import CloseCode
@@ -76,9 +76,16 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         await websocket.close(code=CloseCode.POLICY_VIOLATION)  # before accept: HTTP 403
         return
     await websocket.accept()
-    principal = await _hello(ctx, websocket, kind)
-    if principal is None:
+    signed_in = await _hello(ctx, websocket, kind)
+    if signed_in is None:
         return
+    principal, hello, expires_at = signed_in
+    settings = ctx.settings
+    messages = (
+        settings.limit_messages_per_socket
+        if kind == "visitor" and settings.rate_limits == "on"
+        else Rate(0, 1, 1)
+    )
     conn = Connection(
         principal,
         ctx.store,
@@ -88,44 +95,53 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         page=ctx.settings.replay_page,
         on_resync=_resync_targets,
         limits=(
-            TokenBucket(ctx.settings.update_frames_per_second, ctx.settings.update_frames_burst),
-            TokenBucket(ctx.settings.update_frames_per_second, ctx.settings.update_frames_burst),
+            TokenBucket(settings.update_frames_per_second, settings.update_frames_burst),
+            TokenBucket(settings.update_frames_per_second, settings.update_frames_burst),
+            TokenBucket(messages.count / messages.seconds, messages.burst),
         ),
     )
     conn.user_agent = websocket.headers.get("user-agent", "")[:512]
+    conn.address = websocket.client.host if websocket.client else "unknown"
     structlog.contextvars.bind_contextvars(conn_id=conn.id, kind=kind, principal_id=principal.id)
     received = 0
     close_code = CloseCode.NORMAL
+    close_reason = ""
     peer_code: int | None = None  # the client's (or the server's frame limit's) close code
     try:
         async with ctx.hub.subscription(conn, principal.channels), _present(ctx, principal):
-            await _welcome(ctx, websocket, conn, websocket.state.hello)
+            await _welcome(ctx, websocket, conn, hello)
             conn.pump_task = asyncio.create_task(conn.pump(), name=f"pump-{conn.id}")
             receiver = asyncio.create_task(_receive(ctx, websocket, conn), name=f"recv-{conn.id}")
-            done, _ = await asyncio.wait(
-                {conn.pump_task, receiver}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in (conn.pump_task, receiver):
+            # the token's lifetime is the socket's: past it, sign in (or get a token) again
+            expiry = asyncio.create_task(asyncio.sleep(max(0.0, expires_at - time.time())))
+            tasks = (conn.pump_task, receiver, expiry)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
                 task.cancel()
-            for task in (conn.pump_task, receiver):
+            for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
             if receiver in done and not receiver.cancelled():
                 received, peer_code = receiver.result()
-            if conn.overflowed:
+            if expiry in done and receiver not in done:
+                close_code, close_reason = CloseCode.POLICY_VIOLATION, "token_expired"
+                log.info("ws_token_expired")
+            elif conn.overflowed:
                 close_code = CloseCode.TRY_AGAIN_LATER
                 log.warning("ws_queue_full")
             elif conn.close_code is not None:
                 close_code = CloseCode(conn.close_code)
-    except (StoreUnavailable, DBAPIError):
+    except (WebSocketDisconnect, RuntimeError):
+        close_code = CloseCode.GOING_AWAY
+    except Exception as exc:
+        if not (isinstance(exc, StoreUnavailable) or is_outage(exc)):
+            raise
         log.warning("ws_welcome_store_unavailable")
         close_code = CloseCode.TRY_AGAIN_LATER
-    except (WebSocketDisconnect, OSError, RuntimeError):
-        close_code = CloseCode.GOING_AWAY
     finally:
         if websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
-                await websocket.close(code=close_code)
+                await websocket.close(code=close_code, reason=close_reason)
         log.info(
             "ws_closed",
             close_code=int(close_code) if peer_code is None else peer_code,
@@ -148,8 +164,11 @@ async def _present(ctx: AppContext, principal: Principal) -> AsyncIterator[None]
         ctx.presence.disconnected(principal)
 
 
-async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal | None:
-    """Read the hello; on anything but a valid one close with 1008 and send nothing."""
+async def _hello(
+    ctx: AppContext, websocket: WebSocket, kind: Kind
+) -> tuple[Principal, Hello, float] | None:
+    """Read the hello: (who, the frame, when the token expires). On anything but a valid one
+    close with 1008 and send nothing."""
     try:
         text = await asyncio.wait_for(
             websocket.receive_text(), timeout=ctx.settings.hello_timeout_seconds
@@ -164,18 +183,19 @@ async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal
             space = websocket.query_params.get("space")
             if space is not None and space != principal.space_key:
                 raise AuthError("The token is for another space.")
+            expires_at = claims.expires_at
         else:
             agent = ctx.signer.read_agent(frame.token)
             principal = await ctx.store.agent_principal(agent.agent_id, agent.token_version)
+            expires_at = agent.expires_at
     except (TimeoutError, KeyError) as exc:  # no hello in time, or a binary first frame
         code = "hello_timeout" if isinstance(exc, TimeoutError) else "invalid_hello"
         log.info("ws_hello_refused", kind=kind, code=code)
         with contextlib.suppress(Exception):
             await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=code)
         return None
-    except (StoreUnavailable, DBAPIError, OSError):
-        # the token may be fine: the database is not. Come back later, keep the token
-        log.warning("ws_hello_store_unavailable", kind=kind)
+    except StoreUnavailable:
+        _hello_store_down(kind)
         with contextlib.suppress(Exception):
             await websocket.close(code=CloseCode.TRY_AGAIN_LATER, reason="store_unavailable")
         return None
@@ -187,8 +207,21 @@ async def _hello(ctx: AppContext, websocket: WebSocket, kind: Kind) -> Principal
         return None
     except (WebSocketDisconnect, RuntimeError):
         return None
-    websocket.state.hello = frame
-    return principal
+    except Exception as exc:
+        if is_outage(exc):  # the token may be fine: the database is not. Come back later
+            _hello_store_down(kind)
+            close, reason = CloseCode.TRY_AGAIN_LATER, "store_unavailable"
+        else:
+            log.exception("ws_hello_failed", kind=kind)
+            close, reason = CloseCode.INTERNAL_ERROR, "internal_error"
+        with contextlib.suppress(Exception):
+            await websocket.close(code=close, reason=reason)
+        return None
+    return principal, frame, expires_at
+
+
+def _hello_store_down(kind: Kind) -> None:
+    log.warning("ws_hello_store_unavailable", kind=kind)
 
 
 async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hello: Hello) -> None:
@@ -271,15 +304,16 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
         except FrameError as exc:
             ref = exc.ref or _ref(frame)
             conn.send_frame(_error(exc.code, exc.message, ref, retryable=exc.retryable))
-        except (StoreUnavailable, DBAPIError, OSError):  # OSError: a database that timed out
-            log.warning("store_unavailable")
-            down = StoreUnavailable("The database is unavailable; send the frame again later.")
-            conn.send_frame(_error(down.code, down.message, _ref(frame), retryable=True))
-        except Exception:
-            log.exception("frame_failed")
-            conn.send_frame(
-                _error("internal_error", "Something went wrong; try again.", _ref(frame))
-            )
+        except Exception as exc:
+            if isinstance(exc, StoreUnavailable) or is_outage(exc):  # or timed out
+                log.warning("store_unavailable")
+                down = StoreUnavailable("The database is unavailable; send the frame again later.")
+                conn.send_frame(_error(down.code, down.message, _ref(frame), retryable=True))
+            else:
+                log.exception("frame_failed")
+                conn.send_frame(
+                    _error("internal_error", "Something went wrong; try again.", _ref(frame))
+                )
 
 
 async def _handle(ctx: AppContext, conn: Connection, frame: ClientFrame) -> None:
