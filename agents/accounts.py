@@ -1,8 +1,17 @@
-"""Agent accounts: creation, membership in spaces, sign-in with lockout."""
+"""Agent accounts: creation, membership in spaces, sign-in with lockout.
+
+The lockout counts failures per (email, client address) pair: five wrong passwords from one
+address lock that address out of that account for ``lock_seconds``, and nobody else. A
+stranger cannot keep an admin out, and guessing from many addresses is slowed by the
+per-address sign-in limit (chat/ratelimit.py) before this. An agent that belongs to no space
+cannot sign in: it has nothing to work on, and a session would outlive its removal.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from agents.passwords import hash_password, needs_rehash, verify_password
+from agents.passwords import check_new_password, hash_password, needs_rehash, verify_password
 from chat.clock import as_utc, utcnow
 from chat.db import Database
 from chat.errors import AccountLocked, BadCredentials, UsageError
@@ -20,8 +29,6 @@ from chat.models import agent_spaces, agents, login_throttle, spaces
 from chat.types import ROLES, Role
 
 __all__ = ["AgentAccount", "authenticate", "create_agent", "normalize_email"]
-
-MIN_PASSWORD_CHARS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +54,7 @@ async def create_agent(
         raise UsageError(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
     if not name.strip():
         raise UsageError("The name is empty.")
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise UsageError(f"The password must have at least {MIN_PASSWORD_CHARS} characters.")
+    await asyncio.to_thread(check_new_password, password, email=email, name=name)
     keys = space_keys or ["default"]
     password_hash = await asyncio.to_thread(hash_password, password)
     agent_id = str(uuid.uuid4())
@@ -80,22 +86,49 @@ async def create_agent(
     return AgentAccount(agent_id, email, name.strip(), role, 0)  # type: ignore[arg-type]
 
 
+def throttle_key(email: str, client: str, secret: bytes) -> str:
+    """The lockout row of one (email, address) pair: a keyed hash, so no address is stored."""
+    text = f"{normalize_email(email)[:320]}\n{client}".encode()
+    return hmac.new(secret, text, hashlib.sha256).hexdigest()
+
+
 async def authenticate(
-    db: Database, email: str, password: str, *, max_failures: int, lock_seconds: int
+    db: Database,
+    email: str,
+    password: str,
+    *,
+    client: str,
+    secret: bytes,
+    max_failures: int,
+    lock_seconds: int,
 ) -> AgentAccount:
-    """Check a sign-in. A wrong email and a wrong password look the same, and so does the
-    lockout after too many failures: it is kept per email, whether or not an agent has it."""
+    """Check a sign-in from ``client`` (its address). A wrong email and a wrong password look
+    the same, and so does the lockout after too many failures: it is kept per (email,
+    address), whether or not an agent has the email."""
     email = normalize_email(email)[:320]
+    key = throttle_key(email, client, secret)
     async with db.read() as conn:
         row = (await conn.execute(sa.select(agents).where(agents.c.email == email))).first()
         throttle = (
-            await conn.execute(sa.select(login_throttle).where(login_throttle.c.email == email))
+            await conn.execute(sa.select(login_throttle).where(login_throttle.c.key == key))
         ).first()
+        member = (
+            row is not None
+            and (
+                await conn.execute(
+                    sa.select(agent_spaces.c.agent_id)
+                    .where(agent_spaces.c.agent_id == row.id)
+                    .limit(1)
+                )
+            ).first()
+            is not None
+        )
     if _locked(throttle):
         raise AccountLocked()
     # argon2 is deliberately slow: off the event loop, so sign-ins never stall the sockets
     hashed = row.password_hash if row is not None else None
     ok = await asyncio.to_thread(verify_password, hashed, password) and row is not None
+    ok = ok and member  # in no space any more: as if the account did not exist
     new_hash = None
     if ok and hashed is not None and needs_rehash(hashed):
         new_hash = await asyncio.to_thread(hash_password, password)
@@ -104,11 +137,11 @@ async def authenticate(
         # count under the row's lock: guesses sent in parallel are counted one by one
         if not ok:
             await conn.execute(
-                _insert_ignoring_conflict(db).values(email=email, failures=0, locked_until=None)
+                _insert_ignoring_conflict(db).values(key=key, failures=0, locked_until=None)
             )
         throttle = (
             await conn.execute(
-                sa.select(login_throttle).where(login_throttle.c.email == email).with_for_update()
+                sa.select(login_throttle).where(login_throttle.c.key == key).with_for_update()
             )
         ).first()
         if _locked(throttle):
@@ -121,13 +154,13 @@ async def authenticate(
             )
             await conn.execute(
                 login_throttle.update()
-                .where(login_throttle.c.email == email)
+                .where(login_throttle.c.key == key)
                 .values(failures=failures, locked_until=locked)
             )
         else:
             assert row is not None
             if throttle is not None:
-                await conn.execute(login_throttle.delete().where(login_throttle.c.email == email))
+                await conn.execute(login_throttle.delete().where(login_throttle.c.key == key))
             if new_hash is not None:
                 await conn.execute(
                     agents.update().where(agents.c.id == row.id).values(password_hash=new_hash)
@@ -147,4 +180,4 @@ def _locked(throttle: Any) -> bool:
 
 def _insert_ignoring_conflict(db: Database) -> Any:
     insert = sqlite_insert if db.sqlite else pg_insert
-    return insert(login_throttle).on_conflict_do_nothing(index_elements=["email"])
+    return insert(login_throttle).on_conflict_do_nothing(index_elements=["key"])

@@ -1,9 +1,13 @@
 """Agents as the console shows and admins manage them: the teammates of my spaces.
 
 An agent is listed to those who share a space with it, and only with those shared spaces.
-Admins create agents in their own spaces, change names, roles, capacity and memberships (of
-their own spaces only: an agent's other memberships are not theirs to see or touch), and
-reset passwords.
+Admins create agents in their own spaces and manage memberships of their own spaces only:
+an agent's other memberships are not theirs to see or touch.
+
+What belongs to the account rather than to a space (its name, role, capacity and password)
+is changed only by an admin of *every* space the agent works in: an admin of one space may
+not turn an agent it shares with another space into an admin there, nor sign in as it.
+Asked of an agent that also works elsewhere, these answer 403 ``not_allowed``.
 """
 
 from __future__ import annotations
@@ -14,16 +18,21 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field, StringConstraints
 
-from agents.accounts import MIN_PASSWORD_CHARS, create_agent
+from agents.accounts import create_agent
 from agents.models import team_members, teams
-from agents.passwords import hash_password
+from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.rest import Body, Call, Op
 from agents.session import ApiError, bump_token_version, close_agent_sockets
 from agents.teams import require_admin, space_id_of
+from chat.errors import NotAllowed, UsageError
+from chat.logging import get_logger
 from chat.models import agent_spaces, agents, conversations, spaces
+from chat.principals import AgentPrincipal
 from chat.types import CloseCode
 
 __all__ = ["OPS"]
+
+log = get_logger("causette.console")
 
 RoleName = Literal["admin", "marketing", "relation"]
 Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_CHARS, max_length=1024)]
@@ -133,20 +142,51 @@ async def _one(call: Call, agent_id: str) -> dict[str, Any]:
     return found[0]
 
 
+async def _memberships(call: Call, agent_id: str) -> set[str]:
+    """Every space the agent works in, mine or not."""
+    async with call.ctx.db.read() as conn:
+        rows = await conn.execute(
+            sa.select(agent_spaces.c.space_id).where(agent_spaces.c.agent_id == agent_id)
+        )
+        return set(rows.scalars())
+
+
+async def _require_account_admin(call: Call, agent_id: str) -> None:
+    """Only an admin of every space the agent works in changes its account."""
+    me: AgentPrincipal = call.me
+    require_admin(me)
+    if not await _memberships(call, agent_id) <= set(me.spaces):
+        log.warning("agent_account_change_refused", target_id=agent_id)
+        raise NotAllowed(
+            "This agent also works in spaces you do not administer: only an admin of all "
+            "its spaces changes its name, role, capacity or password."
+        )
+
+
 async def new_agent(call: Call) -> dict[str, Any]:
     me = call.me
     require_admin(me)
     body: NewAgent = call.body
     for key in body.spaces:
         space_id_of(me, key)  # only into the admin's own spaces
-    account = await create_agent(
-        call.ctx.db,
-        email=body.email,
-        name=body.name,
-        role=body.role,
-        password=body.password,
-        space_keys=body.spaces,
-    )
+    try:
+        account = await create_agent(
+            call.ctx.db,
+            email=body.email,
+            name=body.name,
+            role=body.role,
+            password=body.password,
+            space_keys=body.spaces,
+        )
+    except UsageError as exc:
+        if "already exists" not in exc.message:
+            raise
+        # emails are unique across the deployment (they sign in): the answer is the same
+        # whatever space has it, and each such attempt counts against an allowance, so that
+        # probing for addresses shows in the log and soon stops
+        log.info("agent_create_email_taken", admin_id=me.id)
+        await call.ctx.limits.check("agent_email_taken", me.id)
+        raise ApiError(409, "email_taken", "This email cannot be used for a new agent.") from None
     if body.max_chats is not None:
         async with call.ctx.db.write() as conn:
             await conn.execute(
@@ -160,6 +200,8 @@ async def update_agent(call: Call) -> dict[str, Any]:
     require_admin(me)
     body: AgentChange = call.body
     target = await _one(call, call.path("agent_id"))
+    if body.name is not None or body.role is not None or body.max_chats is not None:
+        await _require_account_admin(call, target["id"])
     if body.role is not None and target["id"] == me.id and body.role != me.role:
         raise ApiError(400, "invalid_request", "An admin cannot change its own role.")
     values: dict[str, Any] = {}
@@ -187,8 +229,15 @@ async def update_agent(call: Call) -> dict[str, Any]:
                     [{"agent_id": target["id"], "space_id": s} for s in sorted(added)],
                 )
     if body.spaces is not None and (removed or added):
-        # its sockets listen to the spaces it had: make them reconnect with the new ones
-        close_agent_sockets(call.ctx.hub, target["id"], CloseCode.TRY_AGAIN_LATER)
+        if not await _memberships(call, target["id"]):
+            # in no space any more: signed out everywhere, and it cannot sign in again
+            version = await bump_token_version(call.ctx.db, target["id"])
+            close_agent_sockets(
+                call.ctx.hub, target["id"], CloseCode.SIGNED_OUT, below_version=version
+            )
+        else:
+            # its sockets listen to the spaces it had: make them reconnect with the new ones
+            close_agent_sockets(call.ctx.hub, target["id"], CloseCode.TRY_AGAIN_LATER)
     now = await _agents(call, target["id"])
     return now[0] if now else {**target, "spaces": [], "teams": []}
 
@@ -221,9 +270,20 @@ async def _leave(conn: Any, agent_id: str, space_ids: set[str]) -> None:
 
 async def reset_password(call: Call) -> None:
     """Set another agent's password: all its sessions end, its sockets close."""
-    require_admin(call.me)
     body: PasswordReset = call.body
     target = await _one(call, call.path("agent_id"))
+    await _require_account_admin(call, target["id"])
+    async with call.ctx.db.read() as conn:
+        current = (
+            await conn.execute(sa.select(agents.c.password_hash).where(agents.c.id == target["id"]))
+        ).scalar_one()
+    await asyncio.to_thread(
+        check_new_password,
+        body.password,
+        email=target.get("email", ""),
+        name=target["name"],
+        current_hash=current,
+    )
     version = await bump_token_version(
         call.ctx.db,
         target["id"],
@@ -244,13 +304,13 @@ OPS = [
         body=NewAgent,
         response="Agent",
         status=201,
-        errors=(400, 403, 404),
+        errors=(400, 403, 404, 409, 429),
     ),
     Op(
         "PATCH",
         "/api/agents/{agent_id}",
         update_agent,
-        "Change an agent's name, role, capacity or spaces (admin)",
+        "Change an agent's name, role, capacity (admin of all its spaces) or spaces (admin)",
         "agents",
         body=AgentChange,
         response="Agent",
@@ -260,10 +320,10 @@ OPS = [
         "POST",
         "/api/agents/{agent_id}/password",
         reset_password,
-        "Reset an agent's password; its sessions end (admin)",
+        "Reset an agent's password; its sessions end (admin of all its spaces)",
         "agents",
         body=PasswordReset,
         status=204,
-        errors=(403, 404),
+        errors=(400, 403, 404),
     ),
 ]

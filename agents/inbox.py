@@ -1,8 +1,11 @@
 """The inbox: which conversations an agent lists, counts and searches.
 
 Views: ``mine`` (assigned to me), ``unassigned`` (the queue I may take from: no team, or one
-of my teams; an admin's, all of it), ``team`` (routed to one of my teams), ``all`` (admin and
-marketing only). Every query starts from the spaces the agent belongs to (Store._visible).
+of my teams; an admin's, all of it), ``team`` (routed to one of my teams), ``all``. Views are
+for focus, not access: every agent reads every conversation of the spaces it belongs to, on
+every path (this inbox, ``GET /api/conversations/{id}``, the agent socket's welcome, replay
+and live frames). Roles decide what an agent may change, not what it may read (see
+docs/console.md). Every query starts from the spaces the agent belongs to (Store._visible).
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ PREVIEW_CHARS = 140
 
 
 def views_for(agent: AgentPrincipal) -> tuple[View, ...]:
-    if agent.role in ("admin", "marketing"):
-        return VIEWS
-    return ("mine", "unassigned", "team")
+    """Every role has every view: a view filters what the agent may read anyway."""
+    return VIEWS
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,17 +74,23 @@ class Router:
 
     async def message_stored(self, principal: Principal, message: StoredMessage) -> None:
         """A visitor's first message queues a new conversation; an agent's reply marks the
-        conversation read for it and, if nobody had it, makes it the agent's."""
+        conversation read for it and, if nobody had it and the agent may claim it (no team, or
+        one of its teams, or an admin), makes it the agent's: a reply never takes a
+        conversation out of another team's queue."""
         if isinstance(principal, VisitorPrincipal):
             if message.seq == 1:
                 await self.drain(message.space_id)
             return
         await mark_read(self.db, principal, message.conversation_id, message.seq)
+        claimable = sa.and_(conversations.c.assignee_id.is_(None), conversations.c.status == "open")
+        if principal.role != "admin":
+            mine = sa.select(team_members.c.team_id).where(team_members.c.agent_id == principal.id)
+            claimable = sa.and_(
+                claimable,
+                sa.or_(conversations.c.team_id.is_(None), conversations.c.team_id.in_(mine)),
+            )
         conv = await self._update(
-            message.conversation_id,
-            sa.and_(conversations.c.assignee_id.is_(None), conversations.c.status == "open"),
-            assignee_id=principal.id,
-            assigned_at=utcnow(),
+            message.conversation_id, claimable, assignee_id=principal.id, assigned_at=utcnow()
         )
         if conv is not None:
             self.relay.publish_state(conv)

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from pydantic import StringConstraints
 from starlette.responses import JSONResponse, Response
 
-from agents.accounts import MIN_PASSWORD_CHARS, authenticate
 from agents.inbox import Inbox, views_for
-from agents.passwords import hash_password
+from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.rest import Body, Call, Op
 from agents.session import (
     ApiError,
@@ -20,7 +19,8 @@ from agents.session import (
     close_agent_sockets,
     console_origins,
 )
-from chat.errors import BadCredentials
+from chat.errors import BadCredentials, UsageError
+from chat.http import client_address, sign_in_attempt
 from chat.logging import get_logger
 from chat.origins import origin_matches, request_origin
 from chat.principals import AgentPrincipal
@@ -66,13 +66,7 @@ async def sign_in(call: Call) -> Response:
     if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
         raise ApiError(403, "origin_not_allowed", "Sign in from the console's own site.")
     body: SignIn = call.body
-    account = await authenticate(
-        ctx.db,
-        body.email,
-        body.password,
-        max_failures=ctx.settings.login_max_failures,
-        lock_seconds=ctx.settings.login_lock_seconds,
-    )
+    account = await sign_in_attempt(ctx, client_address(request), body.email, body.password)
     agent = await ctx.store.agent_principal(account.id, account.token_version)
     value, claims = _sessions(call).issue(agent.id, agent.token_version)
     log.info("console_sign_in", agent_id=agent.id)
@@ -102,16 +96,13 @@ async def change_password(call: Call) -> Response:
     ctx = call.ctx
     me = call.me
     body: PasswordChange = call.body
-    try:
-        await authenticate(  # the current password, with the same lockout as signing in
-            ctx.db,
-            me.email,
-            body.current_password,
-            max_failures=ctx.settings.login_max_failures,
-            lock_seconds=ctx.settings.login_lock_seconds,
-        )
+    try:  # the current password, with the same limits and lockout as signing in
+        await sign_in_attempt(ctx, client_address(call.request), me.email, body.current_password)
     except BadCredentials:
         raise ApiError(403, "wrong_password", "The current password is wrong.") from None
+    if body.new_password == body.current_password:
+        raise UsageError("The new password is the current one: choose another.")
+    await asyncio.to_thread(check_new_password, body.new_password, email=me.email, name=me.name)
     version = await bump_token_version(
         ctx.db, me.id, password_hash=await asyncio.to_thread(hash_password, body.new_password)
     )
@@ -134,7 +125,7 @@ OPS = [
         body=SignIn,
         response="Session",
         signed_in=False,
-        errors=(401, 403, 423),
+        errors=(401, 403, 423, 429),
     ),
     Op("GET", "/api/session", get_session, "Who I am", "session", response="Session"),
     Op("DELETE", "/api/session", sign_out, "Sign out (everywhere)", "session", status=204),
@@ -146,6 +137,6 @@ OPS = [
         "session",
         body=PasswordChange,
         response="Session",
-        errors=(400, 403, 423),
+        errors=(400, 403, 423, 429),
     ),
 ]

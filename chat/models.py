@@ -85,10 +85,10 @@ agents = sa.Table(
 )
 
 # failed sign-ins per email, whether or not an agent has it: a lockout must not reveal which do
-login_throttle = sa.Table(
+login_throttle = sa.Table(  # one row per (email, client address), under a keyed hash
     "login_throttle",
     metadata,
-    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("locked_until", Timestamp),
 )
