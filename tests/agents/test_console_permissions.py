@@ -55,22 +55,6 @@ async def test_only_admins_manage_agents_teams_and_canned(server: ServerProcess)
         assert codes == [201, 201, 200, 204, 201]
 
 
-async def test_views_follow_the_role(server: ServerProcess) -> None:
-    async with space_with_agents(server, "relation", "marketing", "admin") as (
-        _space,
-        (relation, marketing, admin),
-    ):
-        r = await relation.call("GET", "/api/conversations", params={"view": "all"})
-        assert r.status_code == 403 and r.json()["error"]["code"] == "not_allowed"
-        assert relation.session["views"] == ["mine", "unassigned", "team"]
-        for who in (marketing, admin):
-            assert (
-                await who.call("GET", "/api/conversations", params={"view": "all"})
-            ).status_code == 200
-        counts = await relation.ok("GET", "/api/inbox/counts")
-        assert set(counts["counts"]) == {"mine", "unassigned", "team"}
-
-
 async def test_another_space_is_not_found_for_every_call(server: ServerProcess) -> None:
     async with (
         space_with_agents(server, "admin") as (_space_a, (admin_a,)),

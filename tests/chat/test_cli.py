@@ -68,7 +68,13 @@ async def test_spaces_and_agents_are_created_from_the_command_line(tmp_path: Pat
     db = Database(url)
     try:
         account = await authenticate(
-            db, "ann@example.com", password, max_failures=5, lock_seconds=60
+            db,
+            "ann@example.com",
+            password,
+            client="127.0.0.1",
+            secret=b"k" * 32,
+            max_failures=5,
+            lock_seconds=60,
         )
     finally:
         await db.dispose()
