@@ -290,6 +290,8 @@ class Cluster:
             CAUSETTE_SECRET_KEY=secrets.token_urlsafe(48),  # one key: tokens work on every node
             CAUSETTE_LOG_FORMAT="json",
             CAUSETTE_LOG_LEVEL="warning",  # a log line per connection would be measured too
+            # one generator on one address is the workload, not an attack
+            CAUSETTE_RATE_LIMITS="off",
         )
         if self.redis_url:
             env["CAUSETTE_REDIS_URL"] = self.redis_url

@@ -99,6 +99,19 @@ BAD_COMMANDS: list[tuple[str, list[str], str, dict[str, str]]] = [
         {},
     ),
     (
+        "a guessable password",
+        ["agent", "create", "--email", "b@example.com", "--name", "B", "--role", "admin",
+         "--password-stdin"],
+        "too easy to guess",
+        {"STDIN": "password1234"},
+    ),
+    (
+        "a bad rate limit",
+        ["space", "list"],
+        "CAUSETTE_LIMIT_SIGN_INS",
+        {"CAUSETTE_LIMIT_SIGN_INS": "lots"},
+    ),
+    (
         "export of an unknown space",
         ["export", "--format", "csv", "--out", "{tmp}/x.csv", "--space", "nope"],
         "no such space",
@@ -133,8 +146,8 @@ async def test_bad_arguments_get_one_line_and_a_non_zero_exit(tmp_path: Path) ->
         return await causette(
             *[a.replace("{tmp}", str(tmp_path)) for a in args],
             database_url=url,
-            env=env,
-            stdin="a long enough password\n",
+            env={k: v for k, v in env.items() if k != "STDIN"},
+            stdin=env.get("STDIN", "a long enough password") + "\n",
         )
 
     results = await asyncio.gather(*(run(args, env) for _, args, _, env in BAD_COMMANDS))
