@@ -133,7 +133,7 @@ class MemoryLimiter:
         now = self._clock()
         tat = max(self._tat.get(key, now), now) + rate.interval
         wait = tat - now - rate.burst * rate.interval
-        if wait > 0:
+        if wait > 1e-6:  # not > 0: (now + interval) - now is not interval in floating point
             return wait
         if len(self._tat) >= self._max_keys and key not in self._tat:
             self._forget_idle(now)

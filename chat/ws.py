@@ -305,8 +305,13 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
             ref = exc.ref or _ref(frame)
             conn.send_frame(_error(exc.code, exc.message, ref, retryable=exc.retryable))
         except Exception as exc:
-            if isinstance(exc, StoreUnavailable) or is_outage(exc):  # or timed out
-                log.warning("store_unavailable")
+            # a frame the database did not take, whatever it said, was not stored: the client
+            # resends it with the same client_id (idempotent), so it is told to retry
+            if isinstance(exc, StoreUnavailable) or _database_error(exc):
+                if isinstance(exc, StoreUnavailable) or is_outage(exc):
+                    log.warning("store_unavailable")
+                else:
+                    log.warning("store_refused", error=type(exc).__name__)
                 down = StoreUnavailable("The database is unavailable; send the frame again later.")
                 conn.send_frame(_error(down.code, down.message, _ref(frame), retryable=True))
             else:
@@ -318,6 +323,12 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
 
 async def _handle(ctx: AppContext, conn: Connection, frame: ClientFrame) -> None:
     await ctx.relay.handle(conn, frame)
+
+
+def _database_error(exc: Exception) -> bool:
+    """An error raised by the database or its driver (not by causette's own code)."""
+    module = type(exc).__module__
+    return is_outage(exc) or module.startswith(("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite"))
 
 
 def _ref(frame: object) -> str | None:
