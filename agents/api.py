@@ -16,16 +16,16 @@ from pydantic import StringConstraints, model_validator
 
 from agents.inbox import VIEWS, Filters, Inbox
 from agents.models import conversation_tags, notes
-from agents.receipts import marks_for
 from agents.rest import Body, Call, Op, Param
 from agents.routing import Router
-from agents.session import ApiError
 from agents.teams import space_id_of
 from chat.clock import as_utc, iso, utcnow
+from chat.errors import InvalidRequest, NotFound
 from chat.events import Event
 from chat.models import agents
 from chat.principals import AgentPrincipal, space_channel
 from chat.protocol import dump
+from chat.receipts import marks_for
 from chat.store import Conversation
 
 __all__ = ["OPS"]
@@ -55,13 +55,13 @@ class NewTag(Body):
 
 
 def _router(call: Call) -> Router:
-    return call.ctx.console.router  # type: ignore[no-any-return]
+    return call.console.router
 
 
 async def _entry(call: Call, conversation_id: str) -> dict[str, Any]:
     entry = await Inbox(call.ctx.db).one(call.me, conversation_id)
     if entry is None:
-        raise ApiError(404, "conversation_not_found", "No such conversation.")
+        raise NotFound("No such conversation.", code="conversation_not_found")
     return entry
 
 
@@ -82,14 +82,14 @@ async def list_conversations(call: Call) -> dict[str, Any]:
     view = call.query("view", "mine")
     status = call.query("status", "open")
     if view not in VIEWS:
-        raise ApiError(400, "invalid_request", f"view: one of {', '.join(VIEWS)}")
+        raise InvalidRequest(f"view: one of {', '.join(VIEWS)}")
     if status not in ("open", "resolved", "any"):
-        raise ApiError(400, "invalid_request", "status: open, resolved or any")
+        raise InvalidRequest("status: open, resolved or any")
     space = call.query("space")
     try:
         limit = int(call.query("limit", "50") or 50)
     except ValueError:
-        raise ApiError(400, "invalid_request", "limit: a number") from None
+        raise InvalidRequest("limit: a number") from None
     filters = Filters(
         view=view,  # type: ignore[arg-type]
         status=status,  # type: ignore[arg-type]
@@ -196,7 +196,7 @@ async def add_note(call: Call) -> dict[str, Any]:
     conv = await call.ctx.store.conversation(me, call.path("conversation_id"))
     body: NewNote = call.body
     if not body.body.strip():
-        raise ApiError(400, "empty_body", "The note is empty.")
+        raise InvalidRequest("The note is empty.", code="empty_body")
     now = utcnow()
     async with call.ctx.db.write() as conn:
         note_id = (
@@ -229,7 +229,9 @@ async def add_tag(call: Call) -> dict[str, Any]:
     body: NewTag = call.body
     tag = body.tag.lower()
     if not TAG_RE.match(tag):
-        raise ApiError(400, "invalid_tag", "A tag is letters, digits, spaces, '.', ':' or '-'.")
+        raise InvalidRequest(
+            "A tag is letters, digits, spaces, '.', ':' or '-'.", code="invalid_tag"
+        )
     async with call.ctx.db.write() as conn:
         existing = list(
             (
@@ -242,7 +244,7 @@ async def add_tag(call: Call) -> dict[str, Any]:
         )
         if tag not in existing:
             if len(existing) >= MAX_TAGS:
-                raise ApiError(400, "too_many_tags", f"At most {MAX_TAGS} tags.")
+                raise InvalidRequest(f"At most {MAX_TAGS} tags.", code="too_many_tags")
             await conn.execute(conversation_tags.insert().values(conversation_id=conv.id, tag=tag))
     return await _tags(call, conv)
 

@@ -13,10 +13,10 @@ from pydantic import StringConstraints
 from agents.inbox import Inbox
 from agents.models import canned_responses, teams
 from agents.rest import Body, Call, Op
-from agents.session import ApiError
 from agents.teams import require_admin, space_id_of
 from chat.clock import iso, utcnow
 from chat.db import Database
+from chat.errors import Conflict, NotFound
 
 __all__ = ["OPS"]
 
@@ -90,9 +90,9 @@ async def create_canned(call: Call) -> dict[str, Any]:
                 )
             ).first()
         if team is None:
-            raise ApiError(404, "team_not_found", "No such team in this space.")
+            raise NotFound("No such team in this space.", code="team_not_found")
     if await _taken(call.ctx.db, space_id, body.team_id, body.shortcut, None):
-        raise ApiError(409, "shortcut_taken", "This shortcut is already used here.")
+        raise Conflict("This shortcut is already used here.", code="shortcut_taken")
     now = utcnow()
     canned_id = str(uuid.uuid4())
     async with call.ctx.db.write() as conn:
@@ -121,7 +121,7 @@ async def _one(call: Call, canned_id: str) -> dict[str, Any]:
             )
         ).first()
     if row is None:
-        raise ApiError(404, "canned_not_found", "No such canned response.")
+        raise NotFound("No such canned response.", code="canned_not_found")
     return _canned(row, call.me.spaces)
 
 
@@ -133,7 +133,7 @@ async def update_canned(call: Call) -> dict[str, Any]:
     if body.shortcut is not None:
         space_id = space_id_of(call.me, current["space"])
         if await _taken(call.ctx.db, space_id, current["team_id"], body.shortcut, current["id"]):
-            raise ApiError(409, "shortcut_taken", "This shortcut is already used here.")
+            raise Conflict("This shortcut is already used here.", code="shortcut_taken")
         values["shortcut"] = body.shortcut
     if body.body is not None:
         values["body"] = body.body

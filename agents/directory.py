@@ -22,9 +22,9 @@ from agents.accounts import create_agent
 from agents.models import team_members, teams
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.rest import Body, Call, Op
-from agents.session import ApiError, bump_token_version, close_agent_sockets
+from agents.session import bump_token_version, close_agent_sockets
 from agents.teams import require_admin, space_id_of
-from chat.errors import NotAllowed, UsageError
+from chat.errors import Conflict, InvalidRequest, NotAllowed, NotFound, UsageError
 from chat.logging import get_logger
 from chat.models import agent_spaces, agents, conversations, spaces
 from chat.principals import AgentPrincipal
@@ -138,7 +138,7 @@ async def list_agents(call: Call) -> dict[str, Any]:
 async def _one(call: Call, agent_id: str) -> dict[str, Any]:
     found = await _agents(call, agent_id)
     if not found:
-        raise ApiError(404, "agent_not_found", "No such agent.")
+        raise NotFound("No such agent.", code="agent_not_found")
     return found[0]
 
 
@@ -186,7 +186,7 @@ async def new_agent(call: Call) -> dict[str, Any]:
         # probing for addresses shows in the log and soon stops
         log.info("agent_create_email_taken", admin_id=me.id)
         await call.ctx.limits.check("agent_email_taken", me.id)
-        raise ApiError(409, "email_taken", "This email cannot be used for a new agent.") from None
+        raise Conflict("This email cannot be used for a new agent.", code="email_taken") from None
     if body.max_chats is not None:
         async with call.ctx.db.write() as conn:
             await conn.execute(
@@ -203,7 +203,7 @@ async def update_agent(call: Call) -> dict[str, Any]:
     if body.name is not None or body.role is not None or body.max_chats is not None:
         await _require_account_admin(call, target["id"])
     if body.role is not None and target["id"] == me.id and body.role != me.role:
-        raise ApiError(400, "invalid_request", "An admin cannot change its own role.")
+        raise InvalidRequest("An admin cannot change its own role.")
     values: dict[str, Any] = {}
     if body.name is not None:
         values["name"] = body.name

@@ -5,7 +5,7 @@ of my teams; an admin's, all of it), ``team`` (routed to one of my teams), ``all
 for focus, not access: every agent reads every conversation of the spaces it belongs to, on
 every path (this inbox, ``GET /api/conversations/{id}``, the agent socket's welcome, replay
 and live frames). Roles decide what an agent may change, not what it may read (see
-docs/console.md). Every query starts from the spaces the agent belongs to (Store._visible).
+docs/console.md). Every query starts from the spaces the agent belongs to (Store.visible).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from agents.models import conversation_tags, read_marks, team_members
+from agents.models import conversation_tags, team_members
 from chat.clock import iso
 from chat.db import Database
 from chat.errors import NotAllowed
-from chat.models import conversations, messages, visitors
+from chat.models import conversations, messages, read_marks, visitors
 from chat.principals import AgentPrincipal
 from chat.store import Store
 
@@ -93,7 +93,7 @@ class Inbox:
             row = (
                 await conn.execute(
                     sa.select(*columns).where(
-                        Store._visible(agent), conversations.c.status == "open"
+                        Store.visible(agent), conversations.c.status == "open"
                     )
                 )
             ).one()
@@ -103,7 +103,7 @@ class Inbox:
         self, agent: AgentPrincipal, filters: Filters, ids: Sequence[str] = ()
     ) -> list[dict[str, Any]]:
         """Inbox entries of a view, or of these conversations (the view aside)."""
-        where: list[Any] = [Store._visible(agent)]
+        where: list[Any] = [Store.visible(agent)]
         if ids:
             where.append(conversations.c.id.in_(list(ids)))
         else:

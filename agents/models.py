@@ -14,7 +14,6 @@ __all__ = [
     "canned_responses",
     "conversation_tags",
     "notes",
-    "read_marks",
     "team_members",
     "teams",
 ]
@@ -64,22 +63,6 @@ conversation_tags = sa.Table(
     sa.Index("ix_conversation_tags_tag", "tag"),
 )
 
-# how far each reader (an agent or the visitor) has read each conversation
-read_marks = sa.Table(
-    "read_marks",
-    metadata,
-    sa.Column(
-        "conversation_id",
-        Id,
-        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("reader_id", Id, primary_key=True),
-    sa.Column("reader_kind", sa.String(16), nullable=False),
-    sa.Column("last_read_seq", sa.Integer, nullable=False),
-    sa.Column("updated_at", Timestamp, nullable=False),
-    sa.CheckConstraint("reader_kind IN ('visitor', 'agent')", name="reader_kind"),
-)
 
 # no team: for the whole space
 canned_responses = sa.Table(

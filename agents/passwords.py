@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
-from chat.errors import UsageError
+from chat.errors import InvalidRequest
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
@@ -54,16 +54,23 @@ def needs_rehash(password_hash: str) -> bool:
 def check_new_password(
     password: str, *, email: str = "", name: str = "", current_hash: str | None = None
 ) -> None:
-    """Raise UsageError unless ``password`` may be an agent's new password: at least
-    MIN_PASSWORD_CHARS characters, not guessable (zxcvbn score MIN_STRENGTH or more, with
-    the agent's email and name counted as known words: common passwords, keyboard walks,
-    repeats, dates and l33t spellings fail), and not the current password."""
+    """Raise InvalidRequest (weak_password, same_password) unless ``password`` may be an
+    agent's new password: at least MIN_PASSWORD_CHARS characters, not guessable (zxcvbn
+    score MIN_STRENGTH or more, with the agent's email and name counted as known words:
+    common passwords, keyboard walks, repeats, dates and l33t spellings fail), and not the
+    current password."""
     if len(password) < MIN_PASSWORD_CHARS:
-        raise UsageError(f"The password must have at least {MIN_PASSWORD_CHARS} characters.")
+        raise InvalidRequest(
+            f"The password must have at least {MIN_PASSWORD_CHARS} characters.",
+            code="weak_password",
+        )
     hints = [h for h in (email, email.split("@")[0], name, *name.split()) if h]
     if zxcvbn(password[:100], user_inputs=hints)["score"] < MIN_STRENGTH:
-        raise UsageError(
-            "This password is too easy to guess: use a few unrelated words, or a longer one."
+        raise InvalidRequest(
+            "This password is too easy to guess: use a few unrelated words, or a longer one.",
+            code="weak_password",
         )
     if current_hash is not None and verify_password(current_hash, password):
-        raise UsageError("The new password is the current one: choose another.")
+        raise InvalidRequest(
+            "The new password is the current one: choose another.", code="same_password"
+        )

@@ -18,16 +18,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agents.session import ApiError, SessionClaims, Sessions, current_agent
+from agents.context import ConsoleContext
+from agents.session import SessionClaims, current_agent
 from chat.context import AppContext
-from chat.errors import CausetteError
+from chat.errors import CausetteError, InvalidRequest
 from chat.http import read_json
 from chat.logging import get_logger
 from chat.principals import AgentPrincipal
-from chat.responses import error_response as _error_response
 from chat.responses import response_for
 
-__all__ = ["Body", "Call", "Op", "Param", "error_response", "routes_of"]
+__all__ = ["Body", "Call", "Op", "Param", "routes_of"]
 
 log = get_logger("causette.console")
 
@@ -49,6 +49,7 @@ class Param:
 class Call:
     request: Request
     ctx: AppContext
+    console: ConsoleContext
     agent: AgentPrincipal | None
     session: SessionClaims | None
     body: Any
@@ -91,10 +92,6 @@ class Op:
         return self.handler.__name__.strip("_")
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return _error_response(status, code, message)
-
-
 async def _read_body(request: Request, model: type[Body]) -> Body:
     raw = await read_json(request, empty=True)  # InvalidJSON, InvalidText, UnsupportedMediaType
     try:
@@ -102,22 +99,21 @@ async def _read_body(request: Request, model: type[Body]) -> Body:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ApiError(400, "invalid_request", f"{where}: {first['msg']}") from None
+        raise InvalidRequest(f"{where}: {first['msg']}") from None
 
 
-def _endpoint(op: Op, sessions: Callable[[AppContext], Sessions]) -> Any:
+def _endpoint(op: Op) -> Any:
     async def endpoint(request: Request) -> Response:
         ctx: AppContext = request.state.ctx
+        console: ConsoleContext = request.state.console
         try:
             agent = claims = None
             if op.signed_in:
                 agent, claims = await current_agent(
-                    request, ctx, sessions(ctx), csrf=op.changes_state
+                    request, ctx, console.sessions, csrf=op.changes_state
                 )
             body = await _read_body(request, op.body) if op.body is not None else None
-            result = await op.handler(Call(request, ctx, agent, claims, body))
-        except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message)
+            result = await op.handler(Call(request, ctx, console, agent, claims, body))
         except CausetteError as exc:
             return response_for(exc)
         if isinstance(result, Response):
@@ -130,5 +126,5 @@ def _endpoint(op: Op, sessions: Callable[[AppContext], Sessions]) -> Any:
     return endpoint
 
 
-def routes_of(ops: list[Op], sessions: Callable[[AppContext], Sessions]) -> list[Route]:
-    return [Route(op.path, _endpoint(op, sessions), methods=[op.method]) for op in ops]
+def routes_of(ops: list[Op]) -> list[Route]:
+    return [Route(op.path, _endpoint(op), methods=[op.method]) for op in ops]

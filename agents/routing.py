@@ -22,17 +22,16 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from agents.models import team_members, teams
-from agents.presence import Presence, Status
-from agents.receipts import mark_read
-from agents.session import ApiError
 from chat.clock import utcnow
 from chat.db import Database
-from chat.errors import ConversationResolved, NotAllowed
+from chat.errors import Conflict, ConversationResolved, InvalidRequest, NotAllowed, NotFound
 from chat.logging import get_logger
 from chat.models import agent_spaces, agents, conversations
+from chat.presence import Presence, Status
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
+from chat.receipts import mark_read
 from chat.relay import Relay
-from chat.store import Conversation, Store, StoredMessage, _conversation
+from chat.store import Conversation, Store, StoredMessage, conversation_of
 
 __all__ = ["Router"]
 
@@ -196,7 +195,7 @@ class Router:
                         .returning(*conversations.c)
                     )
                 ).first()
-            return _conversation(row) if row is not None else None
+            return conversation_of(row) if row is not None else None
         return None
 
     # -- what agents do --------------------------------------------------------------------
@@ -208,7 +207,7 @@ class Router:
         if conv.assignee_id == agent.id:
             return conv
         if conv.assignee_id is not None:
-            raise ApiError(409, "already_assigned", "Another agent has this conversation.")
+            raise Conflict("Another agent has this conversation.", code="already_assigned")
         if conv.team_id is not None and not await self._may_take_team(agent, conv.team_id):
             raise NotAllowed("This conversation is waiting for another team.")
         claimed = await self._update(
@@ -218,7 +217,7 @@ class Router:
             assigned_at=utcnow(),
         )
         if claimed is None:
-            raise ApiError(409, "already_assigned", "Another agent has this conversation.")
+            raise Conflict("Another agent has this conversation.", code="already_assigned")
         log.info("conversation_assigned", conversation_id=conv.id, how="claim")
         self.relay.publish_state(claimed)
         return claimed
@@ -239,17 +238,17 @@ class Router:
         values: dict[str, object]
         if to_agent is not None:
             if not await self._in_space(to_agent, conv.space_id):
-                raise ApiError(404, "agent_not_found", "No such agent.")
+                raise NotFound("No such agent.", code="agent_not_found")
             values = {"assignee_id": to_agent, "assigned_at": utcnow()}
         elif to_team is not None:
             if not await self._team_in_space(to_team, conv.space_id):
-                raise ApiError(404, "team_not_found", "No such team.")
+                raise NotFound("No such team.", code="team_not_found")
             values = {"assignee_id": None, "assigned_at": None, "team_id": to_team}
         else:
-            raise ApiError(400, "invalid_request", "Name an agent or a team.")
+            raise InvalidRequest("Name an agent or a team.")
         moved = await self._update(conv.id, _unchanged(conv), **values)
         if moved is None:
-            raise ApiError(409, "conflict", "The conversation changed meanwhile: look again.")
+            raise Conflict("The conversation changed meanwhile: look again.")
         log.info("conversation_transferred", conversation_id=conv.id)
         self.relay.publish_state(moved)
         if moved.assignee_id is None:
@@ -265,7 +264,7 @@ class Router:
             raise NotAllowed("Only its assignee or an admin returns a conversation to the queue.")
         moved = await self._update(conv.id, _unchanged(conv), assignee_id=None, assigned_at=None)
         if moved is None:
-            raise ApiError(409, "conflict", "The conversation changed meanwhile: look again.")
+            raise Conflict("The conversation changed meanwhile: look again.")
         self.relay.publish_state(moved)
         return moved
 
@@ -282,7 +281,7 @@ class Router:
                     .returning(*conversations.c)
                 )
             ).all()
-        released = [_conversation(r) for r in rows]
+        released = [conversation_of(r) for r in rows]
         for conv in released:
             self.relay.publish_state(conv)
         if released:
@@ -346,7 +345,7 @@ class Router:
                     .returning(*conversations.c)
                 )
             ).first()
-        return _conversation(row) if row is not None else None
+        return conversation_of(row) if row is not None else None
 
     # -- the sweep -------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from chat.context import AppContext
 from chat.db import Database
-from chat.errors import BadToken
+from chat.errors import BadToken, NotAllowed, NotSignedIn
 from chat.events import Event
 from chat.hub import Hub
 from chat.models import agents
@@ -33,7 +33,6 @@ from chat.types import CloseCode
 
 __all__ = [
     "CSRF_HEADER",
-    "ApiError",
     "SessionClaims",
     "Sessions",
     "bump_token_version",
@@ -45,19 +44,6 @@ __all__ = [
 COOKIE = "causette_session"
 SECURE_COOKIE = "__Host-causette_session"  # https only: no Domain, Path=/, Secure
 CSRF_HEADER = "x-csrf-token"
-
-
-class ApiError(Exception):
-    """An HTTP error with a machine-readable code: ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-NOT_SIGNED_IN = (401, "not_signed_in", "Sign in first.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,24 +106,24 @@ def console_origins(request: Request, ctx: AppContext) -> set[str]:
 async def current_agent(
     request: Request, ctx: AppContext, sessions: Sessions, *, csrf: bool
 ) -> tuple[AgentPrincipal, SessionClaims]:
-    """The signed-in agent, as of now in the database; raises ApiError otherwise."""
+    """The signed-in agent, as of now in the database; else NotSignedIn, or NotAllowed (CSRF)."""
     value = request.cookies.get(sessions.cookie_name(request))
     if not value:
-        raise ApiError(*NOT_SIGNED_IN)
+        raise NotSignedIn()
     try:
         claims = sessions.read(value)
     except BadToken:
-        raise ApiError(*NOT_SIGNED_IN) from None
+        raise NotSignedIn() from None
     if csrf:
         if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
-            raise ApiError(403, "csrf_failed", "This request did not come from the console.")
+            raise NotAllowed("This request did not come from the console.", code="csrf_failed")
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), sessions.csrf_token(claims).encode()):
-            raise ApiError(403, "csrf_failed", "Missing or wrong CSRF token: reload the page.")
+            raise NotAllowed("Missing or wrong CSRF token: reload the page.", code="csrf_failed")
     try:
         principal = await ctx.store.agent_principal(claims.agent_id, claims.token_version)
     except BadToken:
-        raise ApiError(*NOT_SIGNED_IN) from None
+        raise NotSignedIn() from None
     return principal, claims
 
 

@@ -6,27 +6,30 @@ import asyncio
 from typing import Annotated, Any
 
 from pydantic import StringConstraints
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from agents.accounts import AgentAccount, authenticate
 from agents.inbox import Inbox, views_for
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.rest import Body, Call, Op
 from agents.session import (
-    ApiError,
     SessionClaims,
     Sessions,
     bump_token_version,
     close_agent_sockets,
     console_origins,
 )
-from chat.errors import BadCredentials, UsageError
-from chat.http import client_address, sign_in_attempt
+from chat.context import AppContext
+from chat.errors import AuthError, BadCredentials, InvalidRequest, NotAllowed, RateLimited
+from chat.http import client_address, ctx_of, error, json_body, string_field
 from chat.logging import get_logger
 from chat.origins import origin_matches, request_origin
 from chat.principals import AgentPrincipal
+from chat.responses import response_for
 from chat.types import CloseCode
 
-__all__ = ["OPS"]
+__all__ = ["OPS", "agent_login", "sign_in_attempt"]
 
 log = get_logger("causette.console")
 
@@ -42,7 +45,7 @@ class PasswordChange(Body):
 
 
 def _sessions(call: Call) -> Sessions:
-    return call.ctx.console.sessions  # type: ignore[no-any-return]
+    return call.console.sessions
 
 
 async def _payload(call: Call, agent: AgentPrincipal, claims: SessionClaims) -> dict[str, Any]:
@@ -64,7 +67,7 @@ async def sign_in(call: Call) -> Response:
     ctx = call.ctx
     request = call.request
     if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
-        raise ApiError(403, "origin_not_allowed", "Sign in from the console's own site.")
+        raise NotAllowed("Sign in from the console's own site.", code="origin_not_allowed")
     body: SignIn = call.body
     account = await sign_in_attempt(ctx, client_address(request), body.email, body.password)
     agent = await ctx.store.agent_principal(account.id, account.token_version)
@@ -99,9 +102,11 @@ async def change_password(call: Call) -> Response:
     try:  # the current password, with the same limits and lockout as signing in
         await sign_in_attempt(ctx, client_address(call.request), me.email, body.current_password)
     except BadCredentials:
-        raise ApiError(403, "wrong_password", "The current password is wrong.") from None
+        raise NotAllowed("The current password is wrong.", code="wrong_password") from None
     if body.new_password == body.current_password:
-        raise UsageError("The new password is the current one: choose another.")
+        raise InvalidRequest(
+            "The new password is the current one: choose another.", code="same_password"
+        )
     await asyncio.to_thread(check_new_password, body.new_password, email=me.email, name=me.name)
     version = await bump_token_version(
         ctx.db, me.id, password_hash=await asyncio.to_thread(hash_password, body.new_password)
@@ -140,3 +145,45 @@ OPS = [
         errors=(400, 403, 423, 429),
     ),
 ]
+
+
+async def sign_in_attempt(ctx: AppContext, client: str, email: str, password: str) -> AgentAccount:
+    """One sign-in, counted against the client address's allowance first (RateLimited), then
+    checked with the (email, address) lockout (agents/accounts.py)."""
+    await ctx.limits.check("sign_ins", client)
+    return await authenticate(
+        ctx.db,
+        email,
+        password,
+        client=client,
+        secret=ctx.signer.derived_key("login-throttle"),
+        max_failures=ctx.settings.login_max_failures,
+        lock_seconds=ctx.settings.login_lock_seconds,
+    )
+
+
+async def agent_login(request: Request) -> JSONResponse:
+    """A token for the agent socket, for clients other than the console (the console signs in
+    with a cookie: ``POST /api/session``)."""
+    ctx = ctx_of(request)
+    if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
+        return error(403, "origin_not_allowed", "Sign in from the console's own site.")
+    body = await json_body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    email = string_field(body, "email", 320)
+    if isinstance(email, JSONResponse):
+        return email
+    password = string_field(body, "password", 1024)
+    if isinstance(password, JSONResponse):
+        return password
+    try:
+        account = await sign_in_attempt(ctx, client_address(request), email, password)
+    except (AuthError, RateLimited) as exc:
+        log.info("agent_login_refused", code=exc.code)
+        return response_for(exc)
+    log.info("agent_login", agent_id=account.id)
+    token = ctx.signer.agent_token(account.id, account.token_version)
+    return JSONResponse(
+        {"token": token, "agent": {"id": account.id, "name": account.name, "role": account.role}}
+    )

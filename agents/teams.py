@@ -11,9 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from agents.models import team_members, teams
 from agents.rest import Body, Call, Op
-from agents.session import ApiError
 from chat.clock import iso, utcnow
-from chat.errors import NotAllowed
+from chat.errors import Conflict, NotAllowed, NotFound
 from chat.models import agent_spaces, conversations
 from chat.principals import AgentPrincipal
 
@@ -32,7 +31,7 @@ def space_id_of(agent: AgentPrincipal, key: str) -> str:
     for space_id, space_key in agent.spaces.items():
         if space_key == key:
             return space_id
-    raise ApiError(404, "space_not_found", "No such space.")
+    raise NotFound("No such space.", code="space_not_found")
 
 
 async def team_in_spaces(call: Call, team_id: str) -> Any:
@@ -45,7 +44,7 @@ async def team_in_spaces(call: Call, team_id: str) -> Any:
             )
         ).first()
     if row is None:
-        raise ApiError(404, "team_not_found", "No such team.")
+        raise NotFound("No such team.", code="team_not_found")
     return row
 
 
@@ -105,7 +104,7 @@ async def create_team(call: Call) -> dict[str, Any]:
                 )
             )
     except IntegrityError:
-        raise ApiError(409, "team_exists", "A team of this space has this name.") from None
+        raise Conflict("A team of this space has this name.", code="team_exists") from None
     return (await _teams(call, team_id))[0]
 
 
@@ -132,7 +131,7 @@ async def update_team(call: Call) -> dict[str, Any]:
                     ).scalars()
                 )
                 if wanted - in_space:
-                    raise ApiError(404, "agent_not_found", "No such agent in this space.")
+                    raise NotFound("No such agent in this space.", code="agent_not_found")
                 await conn.execute(team_members.delete().where(team_members.c.team_id == team.id))
                 if wanted:
                     await conn.execute(
@@ -140,7 +139,7 @@ async def update_team(call: Call) -> dict[str, Any]:
                         [{"team_id": team.id, "agent_id": a} for a in sorted(wanted)],
                     )
     except IntegrityError:
-        raise ApiError(409, "team_exists", "A team of this space has this name.") from None
+        raise Conflict("A team of this space has this name.", code="team_exists") from None
     return (await _teams(call, team.id))[0]
 
 

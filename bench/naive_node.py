@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import chat.app
+import causette.app
 from chat.broker.base import Delivery, Reconnected
 
 PATTERN = "*"  # every channel of the deployment
@@ -72,8 +72,8 @@ def _naive_broker_from_url(url: str | None, *, prefix: str | None = None) -> Any
 
 
 if __name__ == "__main__":
-    chat.app.broker_from_url = _naive_broker_from_url  # type: ignore[assignment]
-    from chat.cli import main
+    causette.app.broker_from_url = _naive_broker_from_url  # type: ignore[assignment]
+    from causette.cli import main
 
     sys.argv[0] = "causette"
     main()

@@ -95,7 +95,7 @@ def _cli(
     env["CAUSETTE_DATABASE_URL"] = database_url
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "chat", *args],
+            [sys.executable, "-m", "causette", *args],
             input=stdin,
             capture_output=True,
             text=True,
@@ -296,7 +296,7 @@ class Cluster:
         if self.redis_url:
             env["CAUSETTE_REDIS_URL"] = self.redis_url
         entry = [str(Path(__file__).with_name("naive_node.py"))] if self.naive_broker else []
-        entry = entry or ["-m", "chat"]
+        entry = entry or ["-m", "causette"]
         for _ in range(self.nodes):  # one after the other: the first applies the migrations
             port = free_port()
             log_path = self.workdir / f"server-{port}.log"

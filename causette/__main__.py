@@ -1,3 +1,3 @@
-from chat.cli import main
+from causette.cli import main
 
 main(prog_name="causette")

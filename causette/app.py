@@ -1,4 +1,5 @@
-"""The composition root: settings in, a Starlette app out. No module-level state."""
+"""The composition root: settings in, a Starlette app out, built from the core's routes and
+the console's. No module-level state."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from agents.presence import Presence
-from agents.services import Console, console_routes
+from agents.context import ConsoleContext
+from agents.services import console_routes
 from chat.broker import broker_from_url
 from chat.context import AppContext
 from chat.cors import WidgetCorsMiddleware
 from chat.db import Database, is_outage
 from chat.errors import StoreUnavailable
-from chat.http import agent_login, create_visitor, healthz, readyz
+from chat.http import create_visitor, healthz, readyz
 from chat.hub import Hub
 from chat.logging import configure_logging, get_logger
 from chat.middleware import (
@@ -31,6 +32,7 @@ from chat.middleware import (
     SecurityHeadersMiddleware,
     default_allowed_hosts,
 )
+from chat.presence import Presence
 from chat.ratelimit import Limits, MemoryLimiter, RedisLimiter
 from chat.relay import Relay
 from chat.responses import error_response
@@ -50,7 +52,6 @@ def routes() -> list[BaseRoute]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/api/visitors", create_visitor, methods=["POST"]),
-        Route("/api/agents/login", agent_login, methods=["POST"]),
         *widget_routes(),
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/agent", agent_socket),
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     secret = load_secret_key(settings)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppContext]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         db = Database(settings.database_url, query_timeout=settings.database_timeout_seconds)
         hub = Hub(broker_from_url(settings.redis_url, prefix=settings.redis_channel_prefix))
         await hub.start()
@@ -85,9 +86,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             enabled=settings.rate_limits == "on",
         )
         relay = Relay(store, hub, presence, limits)
-        console = Console.build(
-            settings, secret, db=db, store=store, hub=hub, relay=relay, presence=presence
-        )
         ctx = AppContext(
             settings=settings,
             db=db,
@@ -100,9 +98,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 agent_ttl=settings.agent_token_ttl,
             ),
             presence=presence,
-            console=console,
             limits=limits,
         )
+        console = ConsoleContext.build(ctx, secret)
         await console.start()
         log.info(
             "server_started",
@@ -110,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             database=db.engine.dialect.name,
         )
         try:
-            yield {"ctx": ctx}
+            yield {"ctx": ctx, "console": console}
         finally:
             await console.stop()
             await presence.stop()

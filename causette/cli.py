@@ -124,7 +124,7 @@ def serve(host: str, port: int, workers: int) -> None:
     load_secret_key(settings)  # made once here, not raced by the workers
     click.echo(f"causette serving on http://{host}:{port} (workers: {workers})", err=True)
     uvicorn.run(
-        "chat.app:create_app",
+        "causette.app:create_app",
         factory=True,
         host=host,
         port=port,

@@ -1,6 +1,9 @@
 """The exceptions causette raises, each with a machine-readable ``code``.
 
-CausetteError
+CausetteError             (HTTP status, close code or error frame: one table, below)
+├── NotFound              not_found, or a precise code (agent_not_found, team_not_found): 404
+├── Conflict              conflict, already_assigned, team_exists ...: 409
+├── InvalidRequest        invalid_request, invalid_tag ...: 400
 ├── FrameError            a client frame that cannot be acted on (error frame, socket stays)
 │   ├── InvalidJSON           invalid_json
 │   ├── UnknownType           unknown_type
@@ -16,8 +19,8 @@ CausetteError
 │   └── RateLimited           rate_limited (retryable: too many frames of this kind, slow down)
 ├── StoreUnavailable      store_unavailable (retryable: resend with the same client_id)
 ├── UnsupportedMediaType  unsupported_media_type (HTTP 415: a body that is not application/json)
-├── AuthError             bad_token / bad_credentials / account_locked (HTTP 401/423, close 1008)
-├── QueueFull             a connection fell too far behind (close 1013)
+├── AuthError             not_signed_in / bad_token / bad_credentials / account_locked (HTTP
+│                         401/423, close 1008)
 └── UsageError            a bad CLI argument or a missing entity (one line, exit 1)
 """
 
@@ -31,6 +34,7 @@ __all__ = [
     "BodyTooLong",
     "CausetteError",
     "ClientIdTaken",
+    "Conflict",
     "ConversationNotFound",
     "ConversationResolved",
     "EmptyBody",
@@ -38,9 +42,11 @@ __all__ = [
     "IdentityRefused",
     "InvalidFrame",
     "InvalidJSON",
+    "InvalidRequest",
     "InvalidText",
     "NotAllowed",
-    "QueueFull",
+    "NotFound",
+    "NotSignedIn",
     "RateLimited",
     "StoreUnavailable",
     "UnknownType",
@@ -52,13 +58,35 @@ __all__ = [
 
 
 class CausetteError(Exception):
+    """Something went wrong."""
+
     code = "internal_error"
     retryable = False
 
-    def __init__(self, message: str = "", *, ref: str | None = None) -> None:
+    def __init__(self, message: str = "", *, ref: str | None = None, code: str = "") -> None:
         super().__init__(message or self.__doc__ or self.code)
         self.message = message or (self.__doc__ or self.code).strip()
         self.ref = ref
+        if code:  # a more precise code than the class's, same status: agent_not_found
+            self.code = code
+
+
+class NotFound(CausetteError):
+    """No such thing (or not one of yours: the same answer)."""
+
+    code = "not_found"
+
+
+class Conflict(CausetteError):
+    """The request conflicts with the current state: look again."""
+
+    code = "conflict"
+
+
+class InvalidRequest(CausetteError):
+    """A field is missing or has the wrong value."""
+
+    code = "invalid_request"
 
 
 class FrameError(CausetteError):
@@ -166,6 +194,12 @@ class AuthError(CausetteError):
     status = 401
 
 
+class NotSignedIn(AuthError):
+    """Sign in first."""
+
+    code = "not_signed_in"
+
+
 class BadToken(AuthError):
     """The token is missing, invalid or expired."""
 
@@ -185,17 +219,14 @@ class AccountLocked(AuthError):
     status = 423
 
 
-class QueueFull(CausetteError):
-    """The connection fell too far behind: reconnect and resume."""
-
-    code = "queue_full"
-
-
 class UsageError(CausetteError):
     code = "usage_error"
 
 
 _HTTP_STATUS: tuple[tuple[type[CausetteError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidRequest, 400),
     (ConversationNotFound, 404),
     (ConversationResolved, 409),
     (VisitorHasOpenConversation, 409),

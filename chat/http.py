@@ -1,4 +1,4 @@
-"""HTTP endpoints of the core: visitor tokens, agent sign-in, health and readiness."""
+"""HTTP endpoints of the core: visitor tokens, health and readiness; the JSON-body reader."""
 
 from __future__ import annotations
 
@@ -8,22 +8,24 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from agents.accounts import AgentAccount, authenticate
 from chat.context import AppContext
-from chat.errors import AuthError, CausetteError, RateLimited, UnsupportedMediaType
+from chat.errors import CausetteError, RateLimited, UnsupportedMediaType
 from chat.jsontext import load_object
 from chat.logging import get_logger
-from chat.origins import origin_matches, own_origins, request_origin, space_origin_allowed
+from chat.origins import request_origin, space_origin_allowed
 from chat.responses import error_response, response_for
 
 __all__ = [
-    "agent_login",
     "client_address",
     "create_visitor",
+    "ctx_of",
+    "error",
     "healthz",
+    "json_body",
     "read_json",
     "readyz",
-    "sign_in_attempt",
+    "refuse_foreign_site",
+    "string_field",
 ]
 
 log = get_logger("causette.http")
@@ -102,55 +104,6 @@ async def create_visitor(request: Request) -> JSONResponse:
     token = ctx.signer.visitor_token(visitor_id, space_id)
     log.info("visitor_created", visitor_id=visitor_id, space=key)
     return JSONResponse({"visitor_id": visitor_id, "token": token, "space": key}, status_code=201)
-
-
-async def agent_login(request: Request) -> JSONResponse:
-    ctx = ctx_of(request)
-    allowed = own_origins(request.scope, ctx.settings.public_url) | set(
-        ctx.settings.console_origins
-    )
-    if not origin_matches(request_origin(request.scope), allowed):
-        return error(403, "origin_not_allowed", "Sign in from the console's own site.")
-    body = await json_body(request)
-    if isinstance(body, JSONResponse):
-        return body
-    email = string_field(body, "email", 320)
-    if isinstance(email, JSONResponse):
-        return email
-    password = string_field(body, "password", 1024)
-    if isinstance(password, JSONResponse):
-        return password
-    try:
-        account = await sign_in_attempt(ctx, client_address(request), email, password)
-    except AuthError as exc:
-        log.info("agent_login_refused", code=exc.code)
-        return error(exc.status, exc.code, exc.message)
-    except RateLimited as exc:
-        log.info("agent_login_rate_limited")
-        return response_for(exc)
-    log.info("agent_login", agent_id=account.id)
-    token = ctx.signer.agent_token(account.id, account.token_version)
-    return JSONResponse(
-        {
-            "token": token,
-            "agent": {"id": account.id, "name": account.name, "role": account.role},
-        }
-    )
-
-
-async def sign_in_attempt(ctx: AppContext, client: str, email: str, password: str) -> AgentAccount:
-    """One sign-in, counted against the client address's allowance first (RateLimited), then
-    checked with the (email, address) lockout (agents/accounts.py)."""
-    await ctx.limits.check("sign_ins", client)
-    return await authenticate(
-        ctx.db,
-        email,
-        password,
-        client=client,
-        secret=ctx.signer.derived_key("login-throttle"),
-        max_failures=ctx.settings.login_max_failures,
-        lock_seconds=ctx.settings.login_lock_seconds,
-    )
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -11,6 +11,7 @@ __all__ = [
     "login_throttle",
     "messages",
     "metadata",
+    "read_marks",
     "space_origins",
     "spaces",
     "visitors",
@@ -147,4 +148,22 @@ messages = sa.Table(
     sa.Index("ix_messages_created_at", "created_at"),
     sa.Index("ix_messages_client_id", "client_id"),
     sa.Index("ix_messages_space_id_created_at", "space_id", "created_at"),
+)
+
+
+# how far each reader (an agent or the visitor) has read each conversation
+read_marks = sa.Table(
+    "read_marks",
+    metadata,
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("reader_id", Id, primary_key=True),
+    sa.Column("reader_kind", sa.String(16), nullable=False),
+    sa.Column("last_read_seq", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("reader_kind IN ('visitor', 'agent')", name="reader_kind"),
 )

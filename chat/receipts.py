@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from agents.models import read_marks
 from chat.clock import iso, utcnow
 from chat.db import Database
+from chat.models import read_marks
 from chat.principals import Principal
 
 __all__ = ["mark_read", "marks_for", "read_frame"]

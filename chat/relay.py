@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
-from agents.presence import Presence
-from agents.receipts import mark_read, read_frame
 from chat.clock import iso, utcnow
 from chat.connection import Connection
 from chat.errors import ConversationNotFound, NotAllowed, RateLimited
 from chat.events import Event
 from chat.hub import Hub
 from chat.logging import get_logger
+from chat.presence import Presence
 from chat.principals import (
     AgentPrincipal,
     Principal,
@@ -40,6 +39,7 @@ from chat.protocol import (
     normalize_client_id,
 )
 from chat.ratelimit import Limits
+from chat.receipts import mark_read, read_frame
 from chat.store import Conversation, Store, StoredMessage, WouldOpen
 
 __all__ = ["MessageListener", "Relay"]

@@ -40,7 +40,7 @@ from chat.profiles import Profiles, VisitorProfile
 from chat.types import AuthorKind, ConversationStatus
 from chat.writer import BatchWriter, Pending
 
-__all__ = ["Conversation", "Store", "StoredMessage", "WouldOpen"]
+__all__ = ["Conversation", "Store", "StoredMessage", "WouldOpen", "conversation_of"]
 
 
 class WouldOpen(Exception):
@@ -112,7 +112,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _conversation(row: Any) -> Conversation:
+def conversation_of(row: Any) -> Conversation:
     return Conversation(
         id=row.id,
         space_id=row.space_id,
@@ -249,7 +249,7 @@ class Store:
     # -- conversations ---------------------------------------------------------------------
 
     @staticmethod
-    def _visible(principal: Principal) -> sa.ColumnElement[bool]:
+    def visible(principal: Principal) -> sa.ColumnElement[bool]:
         if isinstance(principal, VisitorPrincipal):
             return sa.and_(
                 conversations.c.visitor_id == principal.id,
@@ -263,13 +263,13 @@ class Store:
             row = (
                 await conn.execute(
                     sa.select(conversations).where(
-                        conversations.c.id == conversation_id, self._visible(principal)
+                        conversations.c.id == conversation_id, self.visible(principal)
                     )
                 )
             ).first()
         if row is None:
             raise ConversationNotFound()
-        return _conversation(row)
+        return conversation_of(row)
 
     async def visible_conversations(
         self, principal: Principal, ids: Sequence[str] = (), limit: int = 500
@@ -280,7 +280,7 @@ class Store:
             rows = list(
                 await conn.execute(
                     sa.select(conversations)
-                    .where(self._visible(principal), conversations.c.status == "open")
+                    .where(self.visible(principal), conversations.c.status == "open")
                     .order_by(conversations.c.updated_at.desc())
                     .limit(limit)
                 )
@@ -289,10 +289,10 @@ class Store:
             if missing:
                 rows += await conn.execute(
                     sa.select(conversations).where(
-                        self._visible(principal), conversations.c.id.in_(sorted(missing))
+                        self.visible(principal), conversations.c.id.in_(sorted(missing))
                     )
                 )
-            return [_conversation(r) for r in rows]
+            return [conversation_of(r) for r in rows]
 
     async def messages_after(
         self, conversation_id: str, after_seq: int, limit: int
@@ -342,14 +342,14 @@ class Store:
             row = (
                 await conn.execute(
                     conversations.update()
-                    .where(conversations.c.id == conversation_id, self._visible(agent))
+                    .where(conversations.c.id == conversation_id, self.visible(agent))
                     .values(**values)
                     .returning(*conversations.c)
                 )
             ).first()
         if row is None:
             raise ConversationNotFound()
-        return _conversation(row)
+        return conversation_of(row)
 
     # -- messages --------------------------------------------------------------------------
 
@@ -448,7 +448,7 @@ class Store:
         query = (
             sa.select(*_MESSAGE_COLUMNS)
             .select_from(_MESSAGE_FROM)
-            .where(messages.c.client_id == client_id, self._visible(principal))
+            .where(messages.c.client_id == client_id, self.visible(principal))
         )
         if conversation_id is not None and isinstance(principal, AgentPrincipal):
             query = query.where(messages.c.conversation_id == conversation_id)
@@ -472,7 +472,7 @@ class Store:
             row = (
                 await conn.execute(
                     sa.select(conversations).where(
-                        conversations.c.id == conversation_id, self._visible(principal)
+                        conversations.c.id == conversation_id, self.visible(principal)
                     )
                 )
             ).first()
@@ -480,30 +480,30 @@ class Store:
                 raise ConversationNotFound()
             if row.status != "open":
                 raise ConversationResolved()
-            return _conversation(row)
+            return conversation_of(row)
         # a visitor writes to the conversation it names if it is still open, else to its open
         # conversation, else to a new one
         if conversation_id is not None:
             row = (
                 await conn.execute(
                     sa.select(conversations).where(
-                        conversations.c.id == conversation_id, self._visible(principal)
+                        conversations.c.id == conversation_id, self.visible(principal)
                     )
                 )
             ).first()
             if row is None:
                 raise ConversationNotFound()
             if row.status == "open":
-                return _conversation(row)
+                return conversation_of(row)
         row = (
             await conn.execute(
                 sa.select(conversations).where(
-                    self._visible(principal), conversations.c.status == "open"
+                    self.visible(principal), conversations.c.status == "open"
                 )
             )
         ).first()
         if row is not None:
-            return _conversation(row)
+            return conversation_of(row)
         if not may_open:
             raise WouldOpen()
         now = utcnow()

@@ -52,7 +52,7 @@ class Appended:
     created_at: datetime
 
 
-# Who may write where, and the idempotency check; the same rules as Store._visible and
+# Who may write where, and the idempotency check; the same rules as Store.visible and
 # Store._existing. PostgreSQL numbers the parameters, SQLite names them.
 _PG_BATCH = """
 WITH inp AS (

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from chat.app import create_app
+from causette.app import create_app
 from chat.db import migrate
 from chat.settings import Settings
 from tests.servers import SECRET

@@ -118,7 +118,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "chat",
+                "causette",
                 "serve",
                 "--host",
                 "127.0.0.1",

@@ -23,7 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from agents.accounts import create_agent
 from agents.services import OPS
-from chat.app import create_app
+from causette.app import create_app
 from chat.db import Database
 from chat.settings import Settings
 from tests.conftest import new_agent, new_database

@@ -12,7 +12,7 @@ from alembic import command
 from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from chat.cli import main
+from causette.cli import main
 from chat.db import alembic_config, migrate
 
 

@@ -1,0 +1,33 @@
+"""What the console adds to a running server: its sessions and its router, opened by the
+lifespan beside the core's AppContext and reaching every console handler as ``Call.console``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.routing import Router
+from agents.session import Sessions
+from chat.context import AppContext
+
+__all__ = ["ConsoleContext"]
+
+
+@dataclass(slots=True)
+class ConsoleContext:
+    sessions: Sessions
+    router: Router
+
+    @classmethod
+    def build(cls, ctx: AppContext, secret: str) -> ConsoleContext:
+        settings = ctx.settings
+        router = Router(
+            ctx.db, ctx.store, ctx.relay, ctx.presence, grace=settings.agent_offline_grace_seconds
+        )
+        ctx.relay.listeners.append(router)  # routing listens to the relay, never the reverse
+        return cls(sessions=Sessions(secret, ttl=settings.session_ttl), router=router)
+
+    async def start(self) -> None:
+        await self.router.start()
+
+    async def stop(self) -> None:
+        await self.router.stop()

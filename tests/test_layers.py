@@ -1,0 +1,75 @@
+"""The import graph points one way: the core (``chat``) imports nothing from the console
+(``agents``) or the composition root (``causette``), the console nothing from the root, and no
+module reaches into another's private names (``_name``), by import or by attribute."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = {"chat": set(), "agents": {"chat"}, "causette": {"chat", "agents"}}
+PACKAGES = set(LAYERS)
+
+
+def _modules() -> dict[str, ast.Module]:
+    out = {}
+    for package in LAYERS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            out[name.removesuffix(".__init__")] = ast.parse(path.read_text(), str(path))
+    return out
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, list[str]]]:
+    """(module imported from, names) of every import, lazy ones inside functions included."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names]
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_layers_point_down() -> None:
+    wrong = []
+    for module, tree in _modules().items():
+        layer = module.split(".")[0]
+        for imported, _ in _imports(tree):
+            top = imported.split(".")[0]
+            if top in PACKAGES and top != layer and top not in LAYERS[layer]:
+                wrong.append(f"{module} imports {imported}")
+    assert not wrong, wrong
+
+
+def test_no_module_uses_a_private_name_of_another() -> None:
+    wrong = []
+    for module, tree in _modules().items():
+        ours: set[str] = set()  # names this module took from another module of ours
+        for imported, names in _imports(tree):
+            if imported.split(".")[0] not in PACKAGES or imported == module:
+                continue
+            for name in names:
+                if _private(name):
+                    wrong.append(f"{module} imports {imported}.{name}")
+                ours.add(name)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ours
+                and _private(node.attr)
+            ):
+                wrong.append(f"{module} uses {node.value.id}.{node.attr}")
+    assert not wrong, wrong
+
+
+def test_the_check_sees_every_package() -> None:
+    modules = _modules()
+    assert {"chat.relay", "chat.store", "agents.routing", "causette.app"} <= set(modules)
+    assert len(modules) > 50
