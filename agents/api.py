@@ -22,9 +22,9 @@ from agents.teams import space_id_of
 from chat.clock import as_utc, iso, utcnow
 from chat.errors import InvalidRequest, NotFound
 from chat.events import Event
+from chat.frames import NoteFrame, TagsFrame, wire
 from chat.models import agents
 from chat.principals import AgentPrincipal, space_channel
-from chat.protocol import dump
 from chat.receipts import marks_for
 from chat.store import Conversation
 
@@ -65,9 +65,9 @@ async def _entry(call: Call, conversation_id: str) -> dict[str, Any]:
     return entry
 
 
-def _publish_space(call: Call, conv: Conversation, frame: dict[str, Any]) -> None:
+def _publish_space(call: Call, conv: Conversation, frame: NoteFrame | TagsFrame) -> None:
     """To the agents of the conversation's space only: never on the visitor's channel."""
-    event = Event("frame", conv.id, 0, "", "", dump(frame))
+    event = Event.frame(frame, conv.id)
     call.ctx.hub.publish([space_channel(conv.space_id)], event)
 
 
@@ -116,7 +116,7 @@ async def get_conversation(call: Call) -> dict[str, Any]:
     return {
         "conversation": entry,
         "visitor": profile.public() if profile is not None else entry["visitor"],
-        "messages": [m.frame() for m in history],
+        "messages": [wire(m.frame()) for m in history],
         "notes": await _notes(call, conv_id),
         "reads": [
             {
@@ -213,15 +213,15 @@ async def add_note(call: Call) -> dict[str, Any]:
             )
         ).scalar_one()
     note = _note(note_id, conv.id, me.id, me.name, body.body, now)
-    _publish_space(call, conv, {"type": "note", "conversation_id": conv.id, "note": note})
+    _publish_space(call, conv, NoteFrame(conv.id, note))
     return note
 
 
 async def _tags(call: Call, conv: Conversation) -> dict[str, Any]:
     tags = (await Inbox(call.ctx.db).tags_of([conv.id])).get(conv.id, [])
-    frame = {"type": "tags", "conversation_id": conv.id, "tags": tags}
+    frame = TagsFrame(conv.id, tags)
     _publish_space(call, conv, frame)
-    return frame
+    return wire(frame)  # type: ignore[no-any-return]
 
 
 async def add_tag(call: Call) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from starlette.responses import Response
 from chat.context import AppContext
 from chat.db import Database
 from chat.errors import BadToken, NotAllowed, NotSignedIn
-from chat.events import Event
+from chat.events import CloseSockets, Event
 from chat.hub import Hub
 from chat.models import agents
 from chat.origins import origin_matches, own_origins, request_origin
@@ -146,5 +145,4 @@ def close_agent_sockets(
 ) -> None:
     """Close the agent's sockets on every node: those signed in before ``below_version``, or
     all of them (they reconnect and pick up new memberships)."""
-    text = json.dumps({"close": int(code), "below_version": below_version})
-    hub.publish([agent_channel(agent_id)], Event("control", "", 0, "", "", text))
+    hub.publish([agent_channel(agent_id)], Event.control(CloseSockets(int(code), below_version)))

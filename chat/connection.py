@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from chat.errors import StoreUnavailable
-from chat.events import Event
+from chat.events import CloseSockets, Control, Event, Rename
+from chat.frames import ServerFrame, dump
 from chat.principals import Principal, VisitorPrincipal
-from chat.protocol import dump
 from chat.ratelimit import TokenBucket
 from chat.store import Store
 from chat.types import CloseCode
@@ -117,8 +116,12 @@ class Connection:
     def offer(self, item: _Item) -> None:
         if self.overflowed:
             return
-        if isinstance(item, Event) and item.kind == "control" and self._renamed(item.text):
-            return  # applied at once: this socket's next frames carry the new name
+        if isinstance(item, Event) and item.kind == "control":
+            control = item.control_value()
+            if isinstance(control, Rename):  # at once: this socket's next frames carry it
+                if isinstance(self.principal, VisitorPrincipal):
+                    self.principal = dataclasses.replace(self.principal, name=control.name)
+                return
         if self._queue.qsize() >= self._soft_limit and _recoverable(item):
             if self._stuck():
                 self._overflow()  # not a burst: a client that does not read
@@ -141,21 +144,7 @@ class Connection:
         if self.pump_task is not None:
             self.pump_task.cancel()
 
-    def _renamed(self, text: str) -> bool:
-        """A ``{"rename": name}`` control event: the visitor gave its name on another socket
-        (see chat/events.py). Other control events wait their turn in the queue."""
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return False
-        if not isinstance(data, dict) or "rename" not in data:
-            return False
-        name = data["rename"]
-        if isinstance(self.principal, VisitorPrincipal) and (name is None or isinstance(name, str)):
-            self.principal = dataclasses.replace(self.principal, name=name)
-        return True
-
-    def send_frame(self, frame: dict[str, object]) -> None:
+    def send_frame(self, frame: ServerFrame) -> None:
         self.offer(_Frame(dump(frame)))
 
     def acked(self, conversation_id: str, seq: int) -> None:
@@ -200,7 +189,7 @@ class Connection:
                 if item.kind == "message":
                     await self._deliver(item)
                 elif item.kind == "control":
-                    if self._closed_by(item.text):
+                    if self._closed_by(item.control_value()):
                         return
                 elif item.origin != self.id:
                     await self._write(item.text)
@@ -212,18 +201,15 @@ class Connection:
                 for conversation_id in await self._on_resync(self):
                     await self._catch_up(conversation_id, None)
 
-    def _closed_by(self, text: str) -> bool:
+    def _closed_by(self, control: Control | None) -> bool:
         """Whether a control event closes this socket (see chat/events.py)."""
-        try:
-            data = json.loads(text)
-            code = int(data["close"])
-            below = data.get("below_version")
-        except (ValueError, KeyError, TypeError):
+        if not isinstance(control, CloseSockets):
             return False
         version = getattr(self.principal, "token_version", None)
-        if below is not None and version is not None and version >= int(below):
+        below = control.below_version
+        if below is not None and version is not None and version >= below:
             return False  # signed in again since: this socket is already the new session's
-        self.close_code = code
+        self.close_code = control.code
         return True
 
     async def _catch_up_behind(self) -> None:

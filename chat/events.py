@@ -1,29 +1,89 @@
-"""What one process tells the others through the broker, in a compact text form."""
+"""What one process tells the others through the broker, in a compact text form.
+
+An event is made by one of three constructors, each for one kind: ``Event.message`` (a
+stored message: a seq, delivered in order, once), ``Event.frame`` (any other server frame,
+passed on as it comes) and ``Event.control`` (for the server itself, never passed on: a
+``Rename`` or a ``CloseSockets``). The frame is serialized once, here, for every receiver.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["Event", "decode", "encode"]
+from chat.frames import ServerFrame, dump
+
+if TYPE_CHECKING:
+    from chat.store import StoredMessage
+
+__all__ = ["CloseSockets", "Control", "Event", "Rename", "decode", "encode"]
 
 _SEP = "\x1f"
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    """``message`` events carry a seq and are delivered in order, once; ``frame`` events
-    (typing, conversation state) are passed on as they come; ``control`` events are for the
-    server, never passed on (``{"close": code, "below_version": n}``: close the socket with
-    this code if its agent token is older than version n, or in any case without it;
-    ``{"rename": name}``: the visitor's sockets author their next frames under this name)."""
+class Rename:
+    """The visitor gave its name on one socket: its other sockets author their next frames
+    under it."""
 
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSockets:
+    """Close the agent's sockets with ``code``: those whose token is older than
+    ``below_version``, or all of them when it is None."""
+
+    code: int
+    below_version: int | None = None
+
+
+Control = Rename | CloseSockets
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
     kind: Literal["message", "frame", "control"]
     conversation_id: str
-    seq: int  # 0 for frame events
+    seq: int  # 0 for frame and control events
     origin: str  # the connection that caused it: it gets an ack, not a copy
     client_id: str
-    text: str  # the frame, serialized once for every receiver
+    text: str  # the frame (or the control), serialized once for every receiver
+
+    @classmethod
+    def message(cls, msg: StoredMessage, origin: str) -> Event:
+        text = dump(msg.frame())
+        return cls("message", msg.conversation_id, msg.seq, origin, msg.client_id, text)
+
+    @classmethod
+    def frame(cls, frame: ServerFrame, conversation_id: str = "", *, origin: str = "") -> Event:
+        return cls("frame", conversation_id, 0, origin, "", dump(frame))
+
+    @classmethod
+    def control(cls, control: Control, *, origin: str = "") -> Event:
+        if isinstance(control, Rename):
+            text = json.dumps({"rename": control.name}, ensure_ascii=False)
+        else:
+            text = json.dumps({"close": control.code, "below_version": control.below_version})
+        return cls("control", "", 0, origin, "", text)
+
+    def control_value(self) -> Control | None:
+        """The control this event carries (None for another kind, or one not understood:
+        a newer node's)."""
+        if self.kind != "control":
+            return None
+        try:
+            data = json.loads(self.text)
+        except ValueError:
+            return None
+        if isinstance(data, dict) and "rename" in data:
+            name = data["rename"]
+            return Rename(name if isinstance(name, str) else None)
+        if isinstance(data, dict) and isinstance(data.get("close"), int):
+            below = data.get("below_version")
+            return CloseSockets(data["close"], below if isinstance(below, int) else None)
+        return None
 
 
 def encode(event: Event) -> str:

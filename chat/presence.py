@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from chat.events import Event
+from chat.frames import PresenceFrame
 from chat.hub import Hub
 from chat.logging import get_logger
 from chat.principals import AgentPrincipal, space_channel
@@ -215,11 +216,7 @@ class Presence:
                 self._status.pop(agent_id, None)
             else:
                 self._status[agent_id] = new
-            text = json.dumps(
-                {"type": "presence", "agent_id": agent_id, "name": name, "status": new},
-                separators=(",", ":"),
-            )
-            event = Event("frame", "", 0, "", "", text)
+            event = Event.frame(PresenceFrame(agent_id, name, new))
             self.hub.deliver_local_once([space_channel(s) for s in spaces], event)
             for listener in self._listeners:
                 try:

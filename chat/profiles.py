@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chat.clock import iso, utcnow
 from chat.db import Database, is_outage
 from chat.errors import IdentityRefused, InvalidFrame, StoreUnavailable
+from chat.frames import VisitorFrame
 from chat.identity import signature_matches
 from chat.models import conversations, spaces, visitors
 from chat.principals import VisitorPrincipal
@@ -50,13 +51,9 @@ class VisitorProfile:
             "context": self.context,
         }
 
-    def frame(self) -> dict[str, Any]:
+    def frame(self) -> VisitorFrame:
         """What agents of the space receive whenever the profile changes."""
-        return {
-            "type": "visitor",
-            "conversation_id": self.conversation_id,
-            "visitor": self.public(),
-        }
+        return VisitorFrame(self.conversation_id, self.public())
 
 
 _open_conversation = (

@@ -5,7 +5,6 @@ docs/protocol.md describes the same frames for client authors; keep the two in s
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -31,8 +30,6 @@ __all__ = [
     "Track",
     "Typing",
     "VisitorFrame",
-    "dump",
-    "error_frame",
     "parse_client_frame",
 ]
 
@@ -237,11 +234,3 @@ def normalize_client_id(client_id: str) -> str:
     """One spelling per UUID, so a retry in capitals is still the same message."""
     hex_ = client_id.replace("-", "").lower()
     return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
-
-
-def dump(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-
-
-def error_frame(code: str, message: str, ref: str | None = None) -> str:
-    return dump({"type": "error", "code": code, "message": message, "ref": ref})

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chat.clock import iso, utcnow
 from chat.db import Database
+from chat.frames import Author, ReadFrame
 from chat.models import read_marks
 from chat.principals import Principal
 
@@ -56,11 +57,7 @@ async def marks_for(db: Database, conversation_ids: Sequence[str]) -> dict[str, 
     return out
 
 
-def read_frame(reader: Principal, conversation_id: str, seq: int) -> dict[str, Any]:
-    return {
-        "type": "read",
-        "conversation_id": conversation_id,
-        "reader": {"kind": reader.kind, "id": reader.id, "name": reader.name},
-        "seq": seq,
-        "at": iso(utcnow()),
-    }
+def read_frame(reader: Principal, conversation_id: str, seq: int) -> ReadFrame:
+    return ReadFrame(
+        conversation_id, Author(reader.kind, reader.id, reader.name), seq, iso(utcnow())
+    )

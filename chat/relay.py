@@ -7,12 +7,13 @@ only rings the doorbell for receivers that read the truth from the store when in
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import Protocol
 
 from chat.clock import iso, utcnow
 from chat.connection import Connection
 from chat.errors import ConversationNotFound, NotAllowed, RateLimited
-from chat.events import Event
+from chat.events import Event, Rename
+from chat.frames import Ack, Author, HistoryFrame, Pong, TrackFrame, TypingFrame
 from chat.hub import Hub
 from chat.logging import get_logger
 from chat.presence import Presence
@@ -35,7 +36,6 @@ from chat.protocol import (
     Track,
     Typing,
     VisitorFrame,
-    dump,
     normalize_client_id,
 )
 from chat.ratelimit import Limits
@@ -79,7 +79,7 @@ class Relay:
         elif isinstance(frame, History):
             await self.history(conn, frame)
         elif isinstance(frame, Ping):
-            conn.send_frame({"type": "pong"})
+            conn.send_frame(Pong())
         elif isinstance(frame, SetPresence):
             if not isinstance(conn.principal, AgentPrincipal):
                 raise NotAllowed("Only agents have a presence.")
@@ -121,15 +121,7 @@ class Relay:
         msg = result.message
         conn.last_written = msg.conversation_id
         conn.acked(msg.conversation_id, msg.seq)
-        conn.send_frame(
-            {
-                "type": "ack",
-                "client_id": frame.client_id,  # as sent: the client matches acks by it
-                "conversation_id": msg.conversation_id,
-                "seq": msg.seq,
-                "id": str(msg.id),
-            }
-        )
+        conn.send_frame(Ack(frame.client_id, msg.conversation_id, msg.seq, str(msg.id)))
         # a resend is published again: the node that stored it may have died before it could
         # publish; receivers that have it drop the repeat by seq
         self.publish_message(conn.id, msg)
@@ -153,10 +145,7 @@ class Relay:
             raise RateLimited(exc.message, ref=ref, retry_after=exc.retry_after) from None
 
     def publish_message(self, origin: str, msg: StoredMessage) -> None:
-        event = Event(
-            "message", msg.conversation_id, msg.seq, origin, msg.client_id, dump(msg.frame())
-        )
-        self.hub.publish(_channels(msg.space_id, msg.visitor_id), event)
+        self.hub.publish(_channels(msg.space_id, msg.visitor_id), Event.message(msg, origin))
 
     async def typing(self, conn: Connection, frame: Typing) -> None:
         principal = conn.principal
@@ -169,19 +158,13 @@ class Relay:
             conv = open_[0]
         else:
             conv = await self._known(conn, frame.conversation_id)
-        text = dump(
-            {
-                "type": "typing",
-                "conversation_id": conv.id,
-                "author": {"kind": principal.kind, "id": principal.id, "name": principal.name},
-            }
-        )
+        typing = TypingFrame(conv.id, Author(principal.kind, principal.id, principal.name))
         channels: tuple[str, ...]
         if isinstance(principal, VisitorPrincipal):
             channels = (space_channel(conv.space_id),)
         else:
             channels = _channels(conv.space_id, conv.visitor_id)
-        self.hub.publish(channels, Event("frame", conv.id, 0, conn.id, "", text))
+        self.hub.publish(channels, Event.frame(typing, conv.id, origin=conn.id))
 
     async def resolve(self, conn: Connection, frame: Resolve) -> None:
         principal = conn.principal
@@ -191,8 +174,7 @@ class Relay:
         self.publish_state(conv)
 
     def publish_state(self, conv: Conversation) -> None:
-        text = dump(conversation_frame(conv))
-        event = Event("frame", conv.id, 0, "", "", text)
+        event = Event.frame(conv.state(), conv.id)
         self.hub.publish(_channels(conv.space_id, conv.visitor_id), event)
 
     async def history(self, conn: Connection, frame: History) -> None:
@@ -200,13 +182,7 @@ class Relay:
         rows = await self.store.messages_before(
             frame.conversation_id, frame.before_seq, frame.limit
         )
-        conn.send_frame(
-            {
-                "type": "history",
-                "conversation_id": frame.conversation_id,
-                "messages": [m.frame() for m in rows],
-            }
-        )
+        conn.send_frame(HistoryFrame(frame.conversation_id, [m.frame() for m in rows]))
 
     async def read(self, conn: Connection, frame: Read) -> None:
         """A read receipt: stored per reader, told to the agents of the space (and, for an
@@ -215,11 +191,11 @@ class Relay:
         seq = min(frame.seq, conv.last_seq)
         if seq <= 0 or not await mark_read(self.store.db, conn.principal, conv.id, seq):
             return
-        text = dump(read_frame(conn.principal, conv.id, seq))
+        receipt = read_frame(conn.principal, conv.id, seq)
         channels: tuple[str, ...] = (space_channel(conv.space_id),)
         if isinstance(conn.principal, AgentPrincipal):
             channels = _channels(conv.space_id, conv.visitor_id)
-        self.hub.publish(channels, Event("frame", conv.id, 0, conn.id, "", text))
+        self.hub.publish(channels, Event.frame(receipt, conv.id, origin=conn.id))
 
     async def visitor_update(self, conn: Connection, frame: VisitorFrame) -> None:
         """Context, identity, contact, attributes, events: from a visitor, to the agents of its
@@ -228,45 +204,23 @@ class Relay:
         if not isinstance(visitor, VisitorPrincipal):
             raise NotAllowed("Only visitors describe themselves.")
         if isinstance(frame, Track):  # passed on live, not stored
-            text = dump(
-                {
-                    "type": "track",
-                    "visitor_id": visitor.id,
-                    "conversation_id": conn.last_written,
-                    "event": frame.event,
-                    "props": frame.props,
-                    "at": iso(utcnow()),
-                }
+            track = TrackFrame(
+                visitor.id, conn.last_written, frame.event, dict(frame.props), iso(utcnow())
             )
-            event = Event("frame", conn.last_written or "", 0, conn.id, "", text)
+            event = Event.frame(track, conn.last_written or "", origin=conn.id)
             self.hub.publish((space_channel(visitor.space_id),), event)
             return
         profile = await self.profiles.apply(visitor, frame, user_agent=conn.user_agent)
         if profile is not None:
             if profile.name != visitor.name:  # this socket's next messages and typing say so,
                 conn.principal = dataclasses.replace(visitor, name=profile.name)
-                rename = dump({"rename": profile.name})  # and those of its other tabs
-                event = Event("control", "", 0, conn.id, "", rename)
+                event = Event.control(Rename(profile.name), origin=conn.id)  # and its other tabs'
                 self.hub.publish((visitor_channel(visitor.id),), event)
             self.publish_visitor(conn.id, profile)
 
     def publish_visitor(self, origin: str, profile: VisitorProfile) -> None:
-        text = dump(profile.frame())
-        event = Event("frame", profile.conversation_id or "", 0, origin, "", text)
+        event = Event.frame(profile.frame(), profile.conversation_id or "", origin=origin)
         self.hub.publish((space_channel(profile.space_id),), event)
 
     async def _known(self, conn: Connection, conversation_id: str) -> Conversation:
         return await self.store.conversation(conn.principal, conversation_id)
-
-
-def conversation_frame(conv: Conversation) -> dict[str, Any]:
-    return {
-        "type": "conversation",
-        "conversation_id": conv.id,
-        "status": conv.status,
-        "visitor_id": conv.visitor_id,
-        "last_seq": conv.last_seq,
-        "updated_at": iso(conv.updated_at or utcnow()),
-        "assignee_id": conv.assignee_id,
-        "team_id": conv.team_id,
-    }

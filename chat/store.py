@@ -27,6 +27,7 @@ from chat.errors import (
     StoreUnavailable,
     VisitorHasOpenConversation,
 )
+from chat.frames import Author, ConversationState, ConversationSummary, MessageFrame
 from chat.models import (
     agent_spaces,
     agents,
@@ -61,17 +62,16 @@ class StoredMessage:
     body: str
     created_at: datetime
 
-    def frame(self) -> dict[str, Any]:
-        return {
-            "type": "message",
-            "conversation_id": self.conversation_id,
-            "seq": self.seq,
-            "id": str(self.id),
-            "client_id": self.client_id,
-            "author": {"kind": self.author_kind, "id": self.author_id, "name": self.author_name},
-            "body": self.body,
-            "created_at": iso(self.created_at),
-        }
+    def frame(self) -> MessageFrame:
+        return MessageFrame(
+            conversation_id=self.conversation_id,
+            seq=self.seq,
+            id=str(self.id),
+            client_id=self.client_id,
+            author=Author(self.author_kind, self.author_id, self.author_name),
+            body=self.body,
+            created_at=iso(self.created_at),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +86,30 @@ class Conversation:
     assignee_id: str | None = None  # None: waiting in the queue (see agents/routing.py)
     team_id: str | None = None
 
-    def summary(self, space_key: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "visitor_id": self.visitor_id,
-            "status": self.status,
-            "last_seq": self.last_seq,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-            "assignee_id": self.assignee_id,
-            "team_id": self.team_id,
-        }
-        if space_key is not None:
-            out["space"] = space_key
-        return out
+    def summary(self, space_key: str | None = None) -> ConversationSummary:
+        return ConversationSummary(
+            id=self.id,
+            visitor_id=self.visitor_id,
+            status=self.status,
+            last_seq=self.last_seq,
+            created_at=iso(self.created_at),
+            updated_at=iso(self.updated_at),
+            assignee_id=self.assignee_id,
+            team_id=self.team_id,
+            space=space_key,
+        )
+
+    def state(self) -> ConversationState:
+        """The ``conversation`` frame: what changed, for every socket that shows it."""
+        return ConversationState(
+            conversation_id=self.id,
+            status=self.status,
+            visitor_id=self.visitor_id,
+            last_seq=self.last_seq,
+            updated_at=iso(self.updated_at),
+            assignee_id=self.assignee_id,
+            team_id=self.team_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)

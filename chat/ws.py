@@ -21,19 +21,12 @@ from chat.connection import Connection
 from chat.context import AppContext
 from chat.db import is_outage
 from chat.errors import AuthError, CausetteError, FrameError, StoreUnavailable
+from chat.frames import AgentWelcome, ErrorFrame, PresenceFrame, VisitorWelcome, dump
 from chat.logging import get_logger
 from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
-from chat.protocol import (
-    PROTOCOL_VERSION,
-    ClientFrame,
-    Hello,
-    dump,
-    error_frame,
-    parse_client_frame,
-)
+from chat.protocol import ClientFrame, Hello, parse_client_frame
 from chat.ratelimit import Rate, TokenBucket
-from chat.relay import conversation_frame
 from chat.store import Conversation
 from chat.types import CloseCode
 
@@ -231,39 +224,33 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
     resume = hello.resume
     convs = await ctx.store.visible_conversations(principal, ids=list(resume))
     visible = {c.id: c for c in convs}
+    frame: VisitorWelcome | AgentWelcome
     if isinstance(principal, VisitorPrincipal):
         open_conv = next((c for c in convs if c.status == "open"), None)
-        frame: dict[str, object] = {
-            "type": "welcome",
-            "protocol": PROTOCOL_VERSION,
-            "role": "visitor",
-            "visitor_id": principal.id,
-            "space": principal.space_key,
-            "conversation": open_conv.summary() if open_conv else None,
-            "max_body": ctx.settings.max_body_chars,
-        }
+        frame = VisitorWelcome(
+            visitor_id=principal.id,
+            space=principal.space_key,
+            conversation=open_conv.summary() if open_conv else None,
+            max_body=ctx.settings.max_body_chars,
+        )
         replay = [c.id for c in convs if c.id in resume or c.status == "open"]
     else:
         assert isinstance(principal, AgentPrincipal)
-        frame = {
-            "type": "welcome",
-            "protocol": PROTOCOL_VERSION,
-            "role": "agent",
-            "agent": {"id": principal.id, "name": principal.name, "role": principal.role},
-            "spaces": [{"id": sid, "key": key} for sid, key in sorted(principal.spaces.items())],
-            "conversations": [c.summary(principal.spaces[c.space_id]) for c in convs],
-            "presence": [
-                {"agent_id": agent_id, "name": name, "status": status}
-                for agent_id, (name, status) in sorted(
-                    {
-                        agent_id: seen
-                        for space_id in principal.spaces
-                        for agent_id, seen in ctx.presence.agents(space_id).items()
-                    }.items()
-                )
-            ],
-            "max_body": ctx.settings.max_body_chars,
+        seen = {
+            agent_id: seen
+            for space_id in principal.spaces
+            for agent_id, seen in ctx.presence.agents(space_id).items()
         }
+        frame = AgentWelcome(
+            agent={"id": principal.id, "name": principal.name, "role": principal.role},
+            spaces=[{"id": sid, "key": key} for sid, key in sorted(principal.spaces.items())],
+            conversations=[c.summary(principal.spaces[c.space_id]) for c in convs],
+            presence=[
+                PresenceFrame(agent_id, name, status)
+                for agent_id, (name, status) in sorted(seen.items())
+            ],
+            max_body=ctx.settings.max_body_chars,
+        )
         for c in convs:  # agents replay what they resume; the rest is there for `history`
             if c.id not in resume:
                 conn.cursors[c.id] = c.last_seq
@@ -272,7 +259,7 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
     for conversation_id, seq in resume.items():
         if conversation_id not in visible:
             await websocket.send_text(
-                error_frame("conversation_not_found", "No such conversation.", conversation_id)
+                dump(ErrorFrame("conversation_not_found", "No such conversation.", conversation_id))
             )
             continue
         # a cursor past the end would hide the next messages: never ahead of the store
@@ -338,11 +325,8 @@ def _ref(frame: object) -> str | None:
 
 def _error(
     code: str, message: str, ref: str | None = None, *, retryable: bool = False
-) -> dict[str, object]:
-    frame: dict[str, object] = {"type": "error", "code": code, "message": message, "ref": ref}
-    if retryable:
-        frame["retryable"] = True
-    return frame
+) -> ErrorFrame:
+    return ErrorFrame(code, message, ref, retryable)
 
 
 async def _resync_targets(conn: Connection) -> list[str]:
@@ -352,5 +336,5 @@ async def _resync_targets(conn: Connection) -> list[str]:
         principal, ids=list(conn.cursors)
     )
     for conv in convs:
-        conn.send_frame(conversation_frame(conv))
+        conn.send_frame(conv.state())
     return [c.id for c in convs]

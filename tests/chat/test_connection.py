@@ -17,7 +17,6 @@ from chat.connection import Connection
 from chat.db import Database, migrate
 from chat.events import Event
 from chat.principals import VisitorPrincipal
-from chat.protocol import dump
 from chat.store import Store, StoredMessage
 
 
@@ -83,14 +82,7 @@ async def conversation(store: Store, n: int) -> tuple[VisitorPrincipal, list[Sto
 
 def event(message: StoredMessage) -> Event:
     """The announcement another node makes of a stored message."""
-    return Event(
-        "message",
-        message.conversation_id,
-        message.seq,
-        "another-socket",
-        message.client_id,
-        dump(message.frame()),
-    )
+    return Event.message(message, "another-socket")
 
 
 def connect(store: Store, principal: VisitorPrincipal, socket: Socket, **kwargs: Any) -> Connection:
