@@ -274,6 +274,7 @@
   // Overrides and embeddings end with the isolate or the paragraph.
   const balanced = (value) =>
     String(value)
+      // eslint-disable-next-line no-control-regex -- U+001C-U+001E are paragraph separators
       .split(/\r\n?|[\n\x1c-\x1e\x85\u2029]/)
       .map((line) => {
         let open = 0;

@@ -31,7 +31,7 @@ export async function api(method, path, body) {
     throw new ApiError(0, "network", String(err));
   }
   if (response.status === 204) return null;
-  let data = null;
+  let data;
   try {
     data = await response.json();
   } catch {

@@ -49,6 +49,7 @@ export function clear(el, ...children) {
  */
 export function balanced(value) {
   return String(value)
+    // eslint-disable-next-line no-control-regex -- U+001C-U+001E are paragraph separators
     .split(/\r\n?|[\n\x1c-\x1e\x85\u2029]/)
     .map((line) => {
       let open = 0;
