@@ -28,7 +28,15 @@ from chat.errors import AccountLocked, BadCredentials, UsageError
 from chat.models import agent_spaces, agents, login_throttle, spaces
 from chat.types import ROLES, Role
 
-__all__ = ["AgentAccount", "authenticate", "create_agent", "normalize_email"]
+__all__ = [
+    "AgentAccount",
+    "authenticate",
+    "bump_token_version",
+    "change_memberships",
+    "create_agent",
+    "normalize_email",
+    "update_account",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +189,45 @@ def _locked(throttle: Any) -> bool:
 def _insert_ignoring_conflict(db: Database) -> Any:
     insert = sqlite_insert if db.sqlite else pg_insert
     return insert(login_throttle).on_conflict_do_nothing(index_elements=["key"])
+
+
+async def bump_token_version(db: Database, agent_id: str, **values: object) -> int:
+    """Invalidate every session and token of the agent (optionally changing columns too)."""
+    async with db.write() as conn:
+        version = (
+            await conn.execute(
+                agents.update()
+                .where(agents.c.id == agent_id)
+                .values(token_version=agents.c.token_version + 1, **values)
+                .returning(agents.c.token_version)
+            )
+        ).scalar_one()
+    return int(version)
+
+
+async def update_account(db: Database, agent_id: str, **values: Any) -> None:
+    """Change account columns (name, role, max_chats) of one agent."""
+    if values:
+        async with db.write() as conn:
+            await conn.execute(agents.update().where(agents.c.id == agent_id).values(**values))
+
+
+async def change_memberships(
+    db: Database, agent_id: str, *, added: set[str], removed: set[str]
+) -> None:
+    """Add the agent to these spaces and take it out of those, in one transaction."""
+    if not added and not removed:
+        return
+    async with db.write() as conn:
+        if removed:
+            await conn.execute(
+                agent_spaces.delete().where(
+                    agent_spaces.c.agent_id == agent_id,
+                    agent_spaces.c.space_id.in_(sorted(removed)),
+                )
+            )
+        if added:
+            await conn.execute(
+                agent_spaces.insert(),
+                [{"agent_id": agent_id, "space_id": s} for s in sorted(added)],
+            )

@@ -11,26 +11,23 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from pydantic import StringConstraints, model_validator
 
+from agents import annotation
 from agents.inbox import VIEWS, Filters, Inbox
-from agents.models import conversation_tags, notes
 from agents.rest import Body, Call, Op, Param
 from agents.routing import Router
 from agents.teams import space_id_of
-from chat.clock import as_utc, iso, utcnow
+from chat.clock import as_utc, iso
 from chat.errors import InvalidRequest, NotFound
 from chat.events import Event
 from chat.frames import NoteFrame, TagsFrame, wire
-from chat.models import agents
 from chat.principals import AgentPrincipal, space_channel
 from chat.receipts import marks_for
 from chat.store import Conversation
 
 __all__ = ["OPS"]
 
-MAX_TAGS = 20
 TAG_RE = re.compile(r"^[\w][\w .:-]{0,39}$")
 HISTORY = 200
 
@@ -117,7 +114,7 @@ async def get_conversation(call: Call) -> dict[str, Any]:
         "conversation": entry,
         "visitor": profile.public() if profile is not None else entry["visitor"],
         "messages": [wire(m.frame()) for m in history],
-        "notes": await _notes(call, conv_id),
+        "notes": await annotation.notes_of(ctx.db, me, conv_id),
         "reads": [
             {
                 "reader": {"kind": m.reader_kind, "id": m.reader_id},
@@ -126,36 +123,6 @@ async def get_conversation(call: Call) -> dict[str, Any]:
             }
             for m in marks
         ],
-    }
-
-
-async def _notes(call: Call, conversation_id: str) -> list[dict[str, Any]]:
-    async with call.ctx.db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(notes, agents.c.name.label("author_name"))
-                .select_from(notes.outerjoin(agents, agents.c.id == notes.c.author_id))
-                .where(
-                    notes.c.conversation_id == conversation_id,
-                    notes.c.space_id.in_(list(call.me.spaces)),
-                )
-                .order_by(notes.c.id)
-            )
-        ).all()
-    return [
-        _note(r.id, conversation_id, r.author_id, r.author_name, r.body, r.created_at) for r in rows
-    ]
-
-
-def _note(
-    note_id: int, conversation_id: str, author_id: str | None, name: str | None, body: str, at: Any
-) -> dict[str, Any]:
-    return {
-        "id": str(note_id),
-        "conversation_id": conversation_id,
-        "author": {"kind": "agent", "id": author_id, "name": name},
-        "body": body,
-        "created_at": iso(as_utc(at)),
     }
 
 
@@ -197,22 +164,7 @@ async def add_note(call: Call) -> dict[str, Any]:
     body: NewNote = call.body
     if not body.body.strip():
         raise InvalidRequest("The note is empty.", code="empty_body")
-    now = utcnow()
-    async with call.ctx.db.write() as conn:
-        note_id = (
-            await conn.execute(
-                notes.insert()
-                .values(
-                    conversation_id=conv.id,
-                    space_id=conv.space_id,
-                    author_id=me.id,
-                    body=body.body,
-                    created_at=now,
-                )
-                .returning(notes.c.id)
-            )
-        ).scalar_one()
-    note = _note(note_id, conv.id, me.id, me.name, body.body, now)
+    note = await annotation.add_note(call.ctx.db, me, conv, body.body)
     _publish_space(call, conv, NoteFrame(conv.id, note))
     return note
 
@@ -232,32 +184,13 @@ async def add_tag(call: Call) -> dict[str, Any]:
         raise InvalidRequest(
             "A tag is letters, digits, spaces, '.', ':' or '-'.", code="invalid_tag"
         )
-    async with call.ctx.db.write() as conn:
-        existing = list(
-            (
-                await conn.execute(
-                    sa.select(conversation_tags.c.tag).where(
-                        conversation_tags.c.conversation_id == conv.id
-                    )
-                )
-            ).scalars()
-        )
-        if tag not in existing:
-            if len(existing) >= MAX_TAGS:
-                raise InvalidRequest(f"At most {MAX_TAGS} tags.", code="too_many_tags")
-            await conn.execute(conversation_tags.insert().values(conversation_id=conv.id, tag=tag))
+    await annotation.add_tag(call.ctx.db, conv, tag)
     return await _tags(call, conv)
 
 
 async def remove_tag(call: Call) -> dict[str, Any]:
     conv = await call.ctx.store.conversation(call.me, call.path("conversation_id"))
-    async with call.ctx.db.write() as conn:
-        await conn.execute(
-            conversation_tags.delete().where(
-                conversation_tags.c.conversation_id == conv.id,
-                conversation_tags.c.tag == call.path("tag").lower(),
-            )
-        )
+    await annotation.remove_tag(call.ctx.db, conv, call.path("tag").lower())
     return await _tags(call, conv)
 
 

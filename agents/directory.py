@@ -18,12 +18,12 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from pydantic import Field, StringConstraints
 
-from agents.accounts import create_agent
+from agents.accounts import bump_token_version, change_memberships, create_agent, update_account
 from agents.models import team_members, teams
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.rest import Body, Call, Op
-from agents.session import bump_token_version, close_agent_sockets
-from agents.teams import require_admin, space_id_of
+from agents.session import close_agent_sockets
+from agents.teams import leave_teams, require_admin, space_id_of
 from chat.errors import Conflict, InvalidRequest, NotAllowed, NotFound, UsageError
 from chat.logging import get_logger
 from chat.models import agent_spaces, agents, conversations, spaces
@@ -188,10 +188,7 @@ async def new_agent(call: Call) -> dict[str, Any]:
         await call.ctx.limits.check("agent_email_taken", me.id)
         raise Conflict("This email cannot be used for a new agent.", code="email_taken") from None
     if body.max_chats is not None:
-        async with call.ctx.db.write() as conn:
-            await conn.execute(
-                agents.update().where(agents.c.id == account.id).values(max_chats=body.max_chats)
-            )
+        await update_account(call.ctx.db, account.id, max_chats=body.max_chats)
     return await _one(call, account.id)
 
 
@@ -213,21 +210,17 @@ async def update_agent(call: Call) -> dict[str, Any]:
         values["max_chats"] = body.max_chats
     removed: set[str] = set()
     added: set[str] = set()
-    async with call.ctx.db.write() as conn:
-        if values:
-            await conn.execute(agents.update().where(agents.c.id == target["id"]).values(values))
-        if body.spaces is not None:
-            wanted = {space_id_of(me, key) for key in body.spaces}
-            current = {space_id_of(me, key) for key in target["spaces"]}
-            removed = current - wanted
-            added = wanted - current
-            if removed:
-                await _leave(conn, target["id"], removed)
-            if added:
-                await conn.execute(
-                    agent_spaces.insert(),
-                    [{"agent_id": target["id"], "space_id": s} for s in sorted(added)],
-                )
+    await update_account(call.ctx.db, target["id"], **values)
+    if body.spaces is not None:
+        wanted = {space_id_of(me, key) for key in body.spaces}
+        current = {space_id_of(me, key) for key in target["spaces"]}
+        removed = current - wanted
+        added = wanted - current
+        await change_memberships(call.ctx.db, target["id"], added=added, removed=removed)
+        if removed:  # out of these spaces: their teams, and its open chats there requeued
+            await leave_teams(call.ctx.db, target["id"], removed)
+            for conv in await call.ctx.store.release(target["id"], removed):
+                call.ctx.relay.publish_state(conv)
     if body.spaces is not None and (removed or added):
         if not await _memberships(call, target["id"]):
             # in no space any more: signed out everywhere, and it cannot sign in again
@@ -240,32 +233,6 @@ async def update_agent(call: Call) -> dict[str, Any]:
             close_agent_sockets(call.ctx.hub, target["id"], CloseCode.TRY_AGAIN_LATER)
     now = await _agents(call, target["id"])
     return now[0] if now else {**target, "spaces": [], "teams": []}
-
-
-async def _leave(conn: Any, agent_id: str, space_ids: set[str]) -> None:
-    """Out of these spaces: their memberships, their teams, their open chats (requeued)."""
-    await conn.execute(
-        agent_spaces.delete().where(
-            agent_spaces.c.agent_id == agent_id, agent_spaces.c.space_id.in_(list(space_ids))
-        )
-    )
-    await conn.execute(
-        team_members.delete().where(
-            team_members.c.agent_id == agent_id,
-            team_members.c.team_id.in_(
-                sa.select(teams.c.id).where(teams.c.space_id.in_(list(space_ids)))
-            ),
-        )
-    )
-    await conn.execute(
-        conversations.update()
-        .where(
-            conversations.c.assignee_id == agent_id,
-            conversations.c.space_id.in_(list(space_ids)),
-            conversations.c.status == "open",
-        )
-        .values(assignee_id=None, assigned_at=None)
-    )
 
 
 async def reset_password(call: Call) -> None:

@@ -31,7 +31,7 @@ from chat.presence import Presence, Status
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
 from chat.receipts import mark_read
 from chat.relay import Relay
-from chat.store import Conversation, Store, StoredMessage, conversation_of
+from chat.store import Conversation, Store, StoredMessage, open_load
 
 __all__ = ["Router"]
 
@@ -153,7 +153,7 @@ class Router:
         ]
         if not online:
             return []
-        load = _load(agents.c.id)
+        load = open_load(agents.c.id)
         query = (
             sa.select(agents.c.id, agents.c.max_chats, load.label("load"))
             .select_from(agents.join(agent_spaces, agent_spaces.c.agent_id == agents.c.id))
@@ -175,27 +175,9 @@ class Router:
         self, space_id: str, conversation_id: str, team_id: str | None
     ) -> Conversation | None:
         for agent_id, max_chats in await self._candidates(space_id, team_id):
-            async with self.db.write() as conn:
-                if not self.db.sqlite:  # SQLite: the write lock already serializes this
-                    await conn.execute(
-                        sa.select(agents.c.id).where(agents.c.id == agent_id).with_for_update()
-                    )
-                load = (await conn.execute(sa.select(_load(sa.literal(agent_id))))).scalar_one()
-                if load >= max_chats:
-                    continue
-                row = (
-                    await conn.execute(
-                        conversations.update()
-                        .where(
-                            conversations.c.id == conversation_id,
-                            conversations.c.assignee_id.is_(None),
-                            conversations.c.status == "open",
-                        )
-                        .values(assignee_id=agent_id, assigned_at=utcnow())
-                        .returning(*conversations.c)
-                    )
-                ).first()
-            return conversation_of(row) if row is not None else None
+            assigned = await self.store.assign_within_capacity(conversation_id, agent_id, max_chats)
+            if assigned is not False:
+                return assigned  # the conversation, or None: someone took it first
         return None
 
     # -- what agents do --------------------------------------------------------------------
@@ -270,18 +252,7 @@ class Router:
 
     async def release(self, agent_id: str) -> list[Conversation]:
         """Return an agent's open conversations to the queue."""
-        async with self.db.write() as conn:
-            rows = (
-                await conn.execute(
-                    conversations.update()
-                    .where(
-                        conversations.c.assignee_id == agent_id, conversations.c.status == "open"
-                    )
-                    .values(assignee_id=None, assigned_at=None)
-                    .returning(*conversations.c)
-                )
-            ).all()
-        released = [conversation_of(r) for r in rows]
+        released = await self.store.release(agent_id)
         for conv in released:
             self.relay.publish_state(conv)
         if released:
@@ -336,16 +307,7 @@ class Router:
     async def _update(
         self, conversation_id: str, condition: sa.ColumnElement[bool], **values: object
     ) -> Conversation | None:
-        async with self.db.write() as conn:
-            row = (
-                await conn.execute(
-                    conversations.update()
-                    .where(conversations.c.id == conversation_id, condition)
-                    .values(**values)
-                    .returning(*conversations.c)
-                )
-            ).first()
-        return conversation_of(row) if row is not None else None
+        return await self.store.update_conversation(conversation_id, condition, **values)
 
     # -- the sweep -------------------------------------------------------------------------
 
@@ -398,16 +360,6 @@ class Router:
             )
             spaces = list(rows.scalars())
         return [s for s in spaces if self.presence.space_has_online_agent(s)]
-
-
-def _load(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
-    """How many open conversations an agent has, in every space."""
-    return (
-        sa.select(sa.func.count())
-        .select_from(conversations)
-        .where(conversations.c.assignee_id == agent_id, conversations.c.status == "open")
-        .scalar_subquery()
-    )
 
 
 def _unchanged(conv: Conversation) -> sa.ColumnElement[bool]:

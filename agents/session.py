@@ -21,11 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chat.context import AppContext
-from chat.db import Database
 from chat.errors import BadToken, NotAllowed, NotSignedIn
 from chat.events import CloseSockets, Event
 from chat.hub import Hub
-from chat.models import agents
 from chat.origins import origin_matches, own_origins, request_origin
 from chat.principals import AgentPrincipal, agent_channel
 from chat.types import CloseCode
@@ -34,7 +32,6 @@ __all__ = [
     "CSRF_HEADER",
     "SessionClaims",
     "Sessions",
-    "bump_token_version",
     "close_agent_sockets",
     "console_origins",
     "current_agent",
@@ -124,20 +121,6 @@ async def current_agent(
     except BadToken:
         raise NotSignedIn() from None
     return principal, claims
-
-
-async def bump_token_version(db: Database, agent_id: str, **values: object) -> int:
-    """Invalidate every session and token of the agent (optionally changing columns too)."""
-    async with db.write() as conn:
-        version = (
-            await conn.execute(
-                agents.update()
-                .where(agents.c.id == agent_id)
-                .values(token_version=agents.c.token_version + 1, **values)
-                .returning(agents.c.token_version)
-            )
-        ).scalar_one()
-    return int(version)
 
 
 def close_agent_sockets(

@@ -9,14 +9,13 @@ from pydantic import StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agents.accounts import AgentAccount, authenticate
+from agents.accounts import AgentAccount, authenticate, bump_token_version
 from agents.inbox import Inbox, views_for
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.rest import Body, Call, Op
 from agents.session import (
     SessionClaims,
     Sessions,
-    bump_token_version,
     close_agent_sockets,
     console_origins,
 )

@@ -12,11 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from agents.models import team_members, teams
 from agents.rest import Body, Call, Op
 from chat.clock import iso, utcnow
+from chat.db import Database
 from chat.errors import Conflict, NotAllowed, NotFound
-from chat.models import agent_spaces, conversations
+from chat.models import agent_spaces
 from chat.principals import AgentPrincipal
 
-__all__ = ["OPS", "require_admin", "space_id_of", "team_in_spaces"]
+__all__ = ["OPS", "leave_teams", "require_admin", "space_id_of", "team_in_spaces"]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -147,11 +148,22 @@ async def delete_team(call: Call) -> None:
     """Its queued conversations go back to the space's queue; its canned responses go."""
     require_admin(call.me)
     team = await team_in_spaces(call, call.path("team_id"))
+    await call.ctx.store.clear_team(team.id)
     async with call.ctx.db.write() as conn:
-        await conn.execute(
-            conversations.update().where(conversations.c.team_id == team.id).values(team_id=None)
-        )
         await conn.execute(teams.delete().where(teams.c.id == team.id))
+
+
+async def leave_teams(db: Database, agent_id: str, space_ids: set[str]) -> None:
+    """The agent is no member of any team of these spaces any more."""
+    async with db.write() as conn:
+        await conn.execute(
+            team_members.delete().where(
+                team_members.c.agent_id == agent_id,
+                team_members.c.team_id.in_(
+                    sa.select(teams.c.id).where(teams.c.space_id.in_(sorted(space_ids)))
+                ),
+            )
+        )
 
 
 OPS = [

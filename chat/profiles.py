@@ -8,6 +8,7 @@ None when nothing changed (a reconnecting widget resends its context: agents hea
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +86,19 @@ def _same(a: Any, b: Any) -> bool:
 
 
 class Profiles:
+    """The owner of the visitors table: visitors are made and described here."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def create(self, space_id: str) -> str:
+        """A new visitor of the space: its id."""
+        visitor_id = str(uuid.uuid4())
+        async with self.db.write() as conn:
+            await conn.execute(
+                visitors.insert().values(id=visitor_id, space_id=space_id, created_at=utcnow())
+            )
+        return visitor_id
 
     async def get(self, visitor_id: str, space_ids: Collection[str]) -> VisitorProfile | None:
         """The profile of a visitor of one of these spaces, else None."""

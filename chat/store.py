@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -41,7 +41,14 @@ from chat.profiles import Profiles, VisitorProfile
 from chat.types import AuthorKind, ConversationStatus
 from chat.writer import BatchWriter, Pending
 
-__all__ = ["Conversation", "Store", "StoredMessage", "WouldOpen", "conversation_of"]
+__all__ = [
+    "Conversation",
+    "Store",
+    "StoredMessage",
+    "WouldOpen",
+    "conversation_of",
+    "open_load",
+]
 
 
 class WouldOpen(Exception):
@@ -203,12 +210,7 @@ class Store:
         return (row.id, row.name) if row else None
 
     async def create_visitor(self, space_id: str) -> str:
-        visitor_id = _new_id()
-        async with self.db.write() as conn:
-            await conn.execute(
-                visitors.insert().values(id=visitor_id, space_id=space_id, created_at=utcnow())
-            )
-        return visitor_id
+        return await Profiles(self.db).create(space_id)
 
     async def visitor_principal(self, visitor_id: str, space_id: str) -> VisitorPrincipal:
         async with self.db.read() as conn:
@@ -360,6 +362,80 @@ class Store:
         if row is None:
             raise ConversationNotFound()
         return conversation_of(row)
+
+    # -- assignment (agents/routing.py decides; this is where it is written) -----------------
+
+    async def update_conversation(
+        self, conversation_id: str, where: sa.ColumnElement[bool], **values: Any
+    ) -> Conversation | None:
+        """Change a conversation if it still matches ``where`` (one conditional UPDATE: of
+        two concurrent changes one wins, the other gets None)."""
+        async with self._unit() as conn:
+            row = (
+                await conn.execute(
+                    conversations.update()
+                    .where(conversations.c.id == conversation_id, where)
+                    .values(**values)
+                    .returning(*conversations.c)
+                )
+            ).first()
+        return conversation_of(row) if row is not None else None
+
+    async def assign_within_capacity(
+        self, conversation_id: str, agent_id: str, max_chats: int
+    ) -> Conversation | Literal[False] | None:
+        """Give a queued conversation to the agent if it has a free seat: the conversation;
+        None if someone took the conversation first; False if the agent is full. On
+        PostgreSQL the agent's row is locked while its load is counted, so two nodes never
+        both fill its last seat (on SQLite the write lock serializes this)."""
+        async with self._unit() as conn:
+            if not self.db.sqlite:
+                await conn.execute(
+                    sa.select(agents.c.id).where(agents.c.id == agent_id).with_for_update()
+                )
+            load = (await conn.execute(sa.select(open_load(sa.literal(agent_id))))).scalar_one()
+            if load >= max_chats:
+                return False
+            row = (
+                await conn.execute(
+                    conversations.update()
+                    .where(
+                        conversations.c.id == conversation_id,
+                        conversations.c.assignee_id.is_(None),
+                        conversations.c.status == "open",
+                    )
+                    .values(assignee_id=agent_id, assigned_at=utcnow())
+                    .returning(*conversations.c)
+                )
+            ).first()
+        return conversation_of(row) if row is not None else None
+
+    async def release(
+        self, agent_id: str, space_ids: Collection[str] | None = None
+    ) -> list[Conversation]:
+        """Put the agent's open conversations (of these spaces, or all) back in the queue."""
+        where = [conversations.c.assignee_id == agent_id, conversations.c.status == "open"]
+        if space_ids is not None:
+            where.append(conversations.c.space_id.in_(sorted(space_ids)))
+        async with self._unit() as conn:
+            rows = (
+                await conn.execute(
+                    conversations.update()
+                    .where(*where)
+                    .values(assignee_id=None, assigned_at=None)
+                    .returning(*conversations.c)
+                )
+            ).all()
+        return [conversation_of(r) for r in rows]
+
+    async def clear_team(self, team_id: str) -> None:
+        """A team is going: its queued conversations wait in their space's queue."""
+        async with self._unit() as conn:
+            await conn.execute(
+                conversations.update()
+                .where(conversations.c.team_id == team_id)
+                .values(team_id=None)
+            )
 
     # -- messages --------------------------------------------------------------------------
 
@@ -588,6 +664,16 @@ class Store:
 
     def _unit(self) -> _Unit:
         return _Unit(self.db.write())
+
+
+def open_load(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
+    """How many open conversations an agent has, in every space."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(conversations)
+        .where(conversations.c.assignee_id == agent_id, conversations.c.status == "open")
+        .scalar_subquery()
+    )
 
 
 def _lost_connection(exc: StoreUnavailable) -> bool:

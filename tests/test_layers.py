@@ -5,6 +5,7 @@ module reaches into another's private names (``_name``), by import or by attribu
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +74,59 @@ def test_the_check_sees_every_package() -> None:
     modules = _modules()
     assert {"chat.relay", "chat.store", "agents.routing", "causette.app"} <= set(modules)
     assert len(modules) > 50
+
+
+# every table and the one module that writes it (docs/architecture.md)
+OWNERS = {
+    "spaces": "chat.spaces",
+    "space_origins": "chat.spaces",
+    "visitors": "chat.profiles",
+    "conversations": "chat.store",
+    "messages": "chat.store",  # and chat.writer, the store's batch writer
+    "read_marks": "chat.receipts",
+    "agents": "agents.accounts",
+    "agent_spaces": "agents.accounts",
+    "login_throttle": "agents.accounts",
+    "teams": "agents.teams",
+    "team_members": "agents.teams",
+    "notes": "agents.annotation",
+    "conversation_tags": "agents.annotation",
+    "canned_responses": "agents.canned",
+}
+HELPERS = {"chat.writer": "chat.store"}  # a module that writes on behalf of its owner
+
+
+def _writes(tree: ast.Module) -> set[str]:
+    """Tables this module inserts into, updates or deletes from (``t.insert()``,
+    ``insert(t)`` of the dialects, ``UPDATE t`` / ``INSERT INTO t`` in raw SQL)."""
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("insert", "update", "delete")
+            and isinstance(func.value, ast.Name)
+            and func.value.id in OWNERS
+        ):
+            found.add(func.value.id)
+        if isinstance(func, ast.Name) and func.id.endswith("insert") and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Name) and arg.id in OWNERS:
+                found.add(arg.id)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            for table in OWNERS:
+                if re.search(rf"\b(INSERT INTO|UPDATE|DELETE FROM)\s+{table}\b", node.value):
+                    found.add(table)
+    return found
+
+
+def test_every_table_is_written_by_its_owner_only() -> None:
+    wrong = []
+    for module, tree in _modules().items():
+        for table in _writes(tree):
+            if HELPERS.get(module, module) != OWNERS[table]:
+                wrong.append(f"{module} writes {table} (owner: {OWNERS[table]})")
+    assert not wrong, wrong

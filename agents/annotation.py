@@ -1,0 +1,101 @@
+"""What agents add to a conversation that the visitor never sees: private notes and tags.
+The owner of the ``notes`` and ``conversation_tags`` tables; the caller has already checked
+that the agent may see the conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from agents.models import conversation_tags, notes
+from chat.clock import as_utc, iso, utcnow
+from chat.db import Database
+from chat.errors import InvalidRequest
+from chat.models import agents
+from chat.principals import AgentPrincipal
+from chat.store import Conversation
+
+__all__ = ["MAX_TAGS", "add_note", "add_tag", "notes_of", "remove_tag"]
+
+MAX_TAGS = 20
+
+
+def _note(
+    note_id: int, conversation_id: str, author_id: str | None, name: str | None, body: str, at: Any
+) -> dict[str, Any]:
+    return {
+        "id": str(note_id),
+        "conversation_id": conversation_id,
+        "author": {"kind": "agent", "id": author_id, "name": name},
+        "body": body,
+        "created_at": iso(as_utc(at)),
+    }
+
+
+async def notes_of(
+    db: Database, agent: AgentPrincipal, conversation_id: str
+) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(notes, agents.c.name.label("author_name"))
+                .select_from(notes.outerjoin(agents, agents.c.id == notes.c.author_id))
+                .where(
+                    notes.c.conversation_id == conversation_id,
+                    notes.c.space_id.in_(list(agent.spaces)),
+                )
+                .order_by(notes.c.id)
+            )
+        ).all()
+    return [
+        _note(r.id, conversation_id, r.author_id, r.author_name, r.body, r.created_at) for r in rows
+    ]
+
+
+async def add_note(
+    db: Database, agent: AgentPrincipal, conv: Conversation, body: str
+) -> dict[str, Any]:
+    now = utcnow()
+    async with db.write() as conn:
+        note_id = (
+            await conn.execute(
+                notes.insert()
+                .values(
+                    conversation_id=conv.id,
+                    space_id=conv.space_id,
+                    author_id=agent.id,
+                    body=body,
+                    created_at=now,
+                )
+                .returning(notes.c.id)
+            )
+        ).scalar_one()
+    return _note(note_id, conv.id, agent.id, agent.name, body, now)
+
+
+async def add_tag(db: Database, conv: Conversation, tag: str) -> None:
+    """Tag the conversation (once; at most MAX_TAGS tags)."""
+    async with db.write() as conn:
+        existing = list(
+            (
+                await conn.execute(
+                    sa.select(conversation_tags.c.tag).where(
+                        conversation_tags.c.conversation_id == conv.id
+                    )
+                )
+            ).scalars()
+        )
+        if tag not in existing:
+            if len(existing) >= MAX_TAGS:
+                raise InvalidRequest(f"At most {MAX_TAGS} tags.", code="too_many_tags")
+            await conn.execute(conversation_tags.insert().values(conversation_id=conv.id, tag=tag))
+
+
+async def remove_tag(db: Database, conv: Conversation, tag: str) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            conversation_tags.delete().where(
+                conversation_tags.c.conversation_id == conv.id, conversation_tags.c.tag == tag
+            )
+        )
