@@ -91,7 +91,7 @@ async def create_agent(
         await conn.execute(
             agent_spaces.insert(), [{"agent_id": agent_id, "space_id": found[k]} for k in set(keys)]
         )
-    return AgentAccount(agent_id, email, name.strip(), role, 0)  # type: ignore[arg-type]
+    return AgentAccount(agent_id, email, name.strip(), role, 0)
 
 
 def throttle_key(email: str, client: str, secret: bytes) -> str:

@@ -88,7 +88,7 @@ async def list_conversations(call: Call) -> dict[str, Any]:
     except ValueError:
         raise InvalidRequest("limit: a number") from None
     filters = Filters(
-        view=view,  # type: ignore[arg-type]
+        view=view,
         status=status,  # type: ignore[arg-type]
         text=(call.query("q") or "").strip()[:200] or None,
         tag=(call.query("tag") or "").strip()[:40] or None,
@@ -173,7 +173,7 @@ async def _tags(call: Call, conv: Conversation) -> dict[str, Any]:
     tags = (await Inbox(call.ctx.db).tags_of([conv.id])).get(conv.id, [])
     frame = TagsFrame(conv.id, tags)
     _publish_space(call, conv, frame)
-    return wire(frame)  # type: ignore[no-any-return]
+    return wire(frame)
 
 
 async def add_tag(call: Call) -> dict[str, Any]:

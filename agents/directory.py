@@ -13,7 +13,7 @@ Asked of an agent that also works elsewhere, these answer 403 ``not_allowed``.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import Field, StringConstraints
@@ -28,13 +28,13 @@ from chat.errors import Conflict, InvalidRequest, NotAllowed, NotFound, UsageErr
 from chat.logging import get_logger
 from chat.models import agent_spaces, agents, conversations, spaces
 from chat.principals import AgentPrincipal
-from chat.types import CloseCode
+from chat.types import CloseCode, Role
 
 __all__ = ["OPS"]
 
 log = get_logger("causette.console")
 
-RoleName = Literal["admin", "marketing", "relation"]
+RoleName = Role
 Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_CHARS, max_length=1024)]
 Keys = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=100)]
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from agents.rest import Op
+from chat.types import ROLES
 
 __all__ = ["document", "openapi_endpoint"]
 
@@ -64,7 +65,7 @@ SCHEMAS: dict[str, Any] = {
             "id": _str,
             "name": _str,
             "email": {**_str, "description": "to admins and to the agent itself"},
-            "role": {"type": "string", "enum": ["admin", "marketing", "relation"]},
+            "role": {"type": "string", "enum": list(ROLES)},
             "status": {"type": "string", "enum": ["online", "away", "offline"]},
             "spaces": {"type": "array", "items": _str},
             "teams": {"type": "array", "items": _str},

@@ -24,7 +24,6 @@ from chat.context import AppContext
 from chat.errors import BadToken, NotAllowed, NotSignedIn
 from chat.events import CloseSockets, Event
 from chat.hub import Hub
-from chat.origins import origin_matches, own_origins, request_origin
 from chat.principals import AgentPrincipal, agent_channel
 from chat.types import CloseCode
 
@@ -33,7 +32,6 @@ __all__ = [
     "SessionClaims",
     "Sessions",
     "close_agent_sockets",
-    "console_origins",
     "current_agent",
 ]
 
@@ -95,10 +93,6 @@ class Sessions:
         )
 
 
-def console_origins(request: Request, ctx: AppContext) -> set[str]:
-    return own_origins(request.scope, ctx.settings.public_url) | set(ctx.settings.console_origins)
-
-
 async def current_agent(
     request: Request, ctx: AppContext, sessions: Sessions, *, csrf: bool
 ) -> tuple[AgentPrincipal, SessionClaims]:
@@ -111,7 +105,7 @@ async def current_agent(
     except BadToken:
         raise NotSignedIn() from None
     if csrf:
-        if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
+        if not ctx.origins.console(request.scope):
             raise NotAllowed("This request did not come from the console.", code="csrf_failed")
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), sessions.csrf_token(claims).encode()):

@@ -17,13 +17,11 @@ from agents.session import (
     SessionClaims,
     Sessions,
     close_agent_sockets,
-    console_origins,
 )
 from chat.context import AppContext
 from chat.errors import AuthError, BadCredentials, InvalidRequest, NotAllowed, RateLimited
 from chat.http import client_address, ctx_of, error, json_body, string_field
 from chat.logging import get_logger
-from chat.origins import origin_matches, request_origin
 from chat.principals import AgentPrincipal
 from chat.responses import response_for
 from chat.types import CloseCode
@@ -65,7 +63,7 @@ async def sign_in(call: Call) -> Response:
     body JSON (which no other site's form can send)."""
     ctx = call.ctx
     request = call.request
-    if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
+    if not ctx.origins.console(request.scope):
         raise NotAllowed("Sign in from the console's own site.", code="origin_not_allowed")
     body: SignIn = call.body
     account = await sign_in_attempt(ctx, client_address(request), body.email, body.password)
@@ -165,7 +163,7 @@ async def agent_login(request: Request) -> JSONResponse:
     """A token for the agent socket, for clients other than the console (the console signs in
     with a cookie: ``POST /api/session``)."""
     ctx = ctx_of(request)
-    if not origin_matches(request_origin(request.scope), console_origins(request, ctx)):
+    if not ctx.origins.console(request.scope):
         return error(403, "origin_not_allowed", "Sign in from the console's own site.")
     body = await json_body(request)
     if isinstance(body, JSONResponse):

@@ -32,6 +32,7 @@ from chat.middleware import (
     SecurityHeadersMiddleware,
     default_allowed_hosts,
 )
+from chat.origins import OriginPolicy
 from chat.presence import Presence
 from chat.ratelimit import Limits, MemoryLimiter, RedisLimiter
 from chat.relay import Relay
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             presence=presence,
             limits=limits,
+            origins=OriginPolicy(
+                db, public_url=settings.public_url, console_origins=settings.console_origins
+            ),
         )
         console = ConsoleContext.build(ctx, secret)
         await console.start()

@@ -15,6 +15,7 @@ import click
 from chat.clock import parse_iso
 from chat.errors import CausetteError
 from chat.settings import Settings
+from chat.types import ROLES
 
 __all__ = ["main"]
 
@@ -157,7 +158,7 @@ def agent() -> None:
 @agent.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", required=True, type=click.Choice(["admin", "marketing", "relation"]))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option(
     "--space",
     "spaces",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from chat.db import Database
 from chat.hub import Hub
+from chat.origins import OriginPolicy
 from chat.presence import Presence
 from chat.ratelimit import Limits
 from chat.relay import Relay
@@ -26,3 +27,4 @@ class AppContext:
     signer: TokenSigner
     presence: Presence
     limits: Limits
+    origins: OriginPolicy

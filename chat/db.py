@@ -17,7 +17,15 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["Database", "alembic_config", "is_outage", "is_sqlite", "migrate", "private_file"]
+__all__ = [
+    "Database",
+    "alembic_config",
+    "is_outage",
+    "is_sqlite",
+    "migrate",
+    "private_file",
+    "sqlite_pragmas",
+]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 ADVISORY_LOCK_ID = 0x0CA05E77E  # any constant: every causette process takes the same lock
@@ -164,14 +172,26 @@ class Database:
         await self.engine.dispose()
 
 
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def sqlite_pragmas(dbapi_conn: Any) -> None:
+    """What every SQLite connection of causette's sets first (the engine's and the batch
+    writer's alike)."""
+    cur = dbapi_conn.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cur.execute(pragma)
+    cur.close()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
     dbapi_conn.isolation_level = None  # transactions are begun by _sqlite_begin, not the driver
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+    sqlite_pragmas(dbapi_conn)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

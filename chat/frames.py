@@ -277,7 +277,7 @@ def parse_server_frame(data: dict[str, Any]) -> ServerFrame:
         candidates = [VisitorWelcome if data.get("role") == "visitor" else AgentWelcome]
     if not candidates:
         raise ValueError(f"no server frame has type {kind!r}")
-    return _build(candidates[0], {k: v for k, v in data.items() if k != "type"})  # type: ignore[no-any-return]
+    return _build(candidates[0], {k: v for k, v in data.items() if k != "type"})
 
 
 def _build(cls: type, data: Any) -> Any:

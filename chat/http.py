@@ -12,7 +12,7 @@ from chat.context import AppContext
 from chat.errors import CausetteError, RateLimited, UnsupportedMediaType
 from chat.jsontext import load_object
 from chat.logging import get_logger
-from chat.origins import request_origin, space_origin_allowed
+from chat.origins import request_origin
 from chat.responses import error_response, response_for
 
 __all__ = [
@@ -36,7 +36,7 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def ctx_of(request: Request) -> AppContext:
-    return request.state.ctx  # type: ignore[no-any-return]
+    return request.state.ctx
 
 
 def client_address(request: Request) -> str:
@@ -74,7 +74,7 @@ async def refuse_foreign_site(request: Request, space_key: str) -> JSONResponse 
     """403 unless the request comes from this server's own site, from a site on the space's
     allowlist (exact match), or from no browser at all."""
     ctx = ctx_of(request)
-    if await space_origin_allowed(ctx.db, request.scope, ctx.settings.public_url, space_key):
+    if await ctx.origins.widget(request.scope, space_key):
         return None
     log.info("origin_refused", origin=request_origin(request.scope), space=space_key)
     return error(403, "origin_not_allowed", "This site may not open chats in this space.")

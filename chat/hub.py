@@ -83,10 +83,6 @@ class Hub:
                     seen.add(id(subscriber))
                     subscriber.offer(event)
 
-    @property
-    def connections(self) -> int:
-        return len({s for members in self._local.values() for s in members})
-
     async def _read(self) -> None:
         """Fan the broker's stream out, for as long as the process lives: a stream that
         fails unexpectedly is logged and opened again, and everyone catches up."""

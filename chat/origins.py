@@ -1,4 +1,11 @@
-"""Which browser origins may talk to which endpoints. Exact matches only."""
+"""Which browser origins may talk to which endpoints. Exact matches only.
+
+One policy for every endpoint (``OriginPolicy``): the console's (its sign-in, its state
+changes, the agent socket) allow this server's own origin and CAUSETTE_CONSOLE_ORIGINS; the
+widget's (visitor tokens, space status, the visitor socket) allow this server's own origin and
+the space's allowlist. A request with no Origin comes from no browser: nothing cross-site to
+defend. The server's own origin comes from Host, which AllowedHostsMiddleware has checked.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,16 @@ import sqlalchemy as sa
 from starlette.types import Scope
 
 from chat.db import Database
+from chat.logging import get_logger
 from chat.models import space_origins, spaces
 
 __all__ = [
+    "OriginPolicy",
     "normalize_origin",
     "origin_matches",
     "own_origins",
     "request_origin",
     "space_allows",
-    "space_origin_allowed",
 ]
 
 
@@ -69,19 +77,6 @@ def origin_matches(origin: str | None, allowed: set[str]) -> bool:
         return False
 
 
-async def space_origin_allowed(
-    db: Database, scope: Scope, public_url: str | None, space_key: str
-) -> bool:
-    """The request's origin is this server's own, or on the space's allowlist, or absent."""
-    origin = request_origin(scope)
-    if origin_matches(origin, own_origins(scope, public_url)):
-        return True
-    try:
-        return await space_allows(db, space_key, normalize_origin(origin or ""))
-    except ValueError:
-        return False
-
-
 async def space_allows(db: Database, space_key: str, origin: str) -> bool:
     async with db.read() as conn:
         row = (
@@ -92,3 +87,35 @@ async def space_allows(db: Database, space_key: str, origin: str) -> bool:
             )
         ).first()
     return row is not None
+
+
+log = get_logger("causette.origins")
+
+
+class OriginPolicy:
+    def __init__(self, db: Database, *, public_url: str | None, console_origins: list[str]):
+        self._db = db
+        self._public_url = public_url
+        self._console = set()
+        for origin in console_origins:
+            try:
+                self._console.add(normalize_origin(origin))
+            except ValueError:
+                log.warning("console_origin_ignored", origin=origin[:100])
+
+    def console(self, scope: Scope) -> bool:
+        """Whether the request may act in the console's name."""
+        allowed = own_origins(scope, self._public_url) | self._console
+        return origin_matches(request_origin(scope), allowed)
+
+    async def widget(self, scope: Scope, space_key: str | None) -> bool:
+        """Whether the request may act for a visitor of this space."""
+        origin = request_origin(scope)
+        if origin_matches(origin, own_origins(scope, self._public_url)):
+            return True
+        if not space_key or origin is None:
+            return False
+        try:
+            return await space_allows(self._db, space_key, normalize_origin(origin))
+        except ValueError:
+            return False

@@ -6,6 +6,7 @@ from enum import IntEnum
 from typing import Literal
 
 __all__ = [
+    "ROLES",
     "AuthorKind",
     "CloseCode",
     "ConversationStatus",

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from chat.clock import utcnow
-from chat.db import Database
+from chat.db import Database, sqlite_pragmas
 from chat.errors import StoreUnavailable
 from chat.logging import get_logger
 
@@ -134,8 +134,6 @@ class BatchWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sqlite: _SqliteWriter | None = _SqliteWriter(db.url) if db.sqlite else None
-        self.batches = 0
-        self.messages = 0
 
     async def append(self, item: Pending) -> Appended | None:
         if self._task is None or self._task.done():
@@ -178,8 +176,6 @@ class BatchWriter:
                 except Exception:
                     log.exception("batch_failed", size=len(items))
                     results = [None] * len(items)  # each goes the general way
-                self.batches += 1
-                self.messages += len(items)
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
@@ -252,10 +248,7 @@ class _SqliteWriter:
             conn = sqlite3.connect(
                 self._path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA foreign_keys=ON")
+            sqlite_pragmas(conn)
             self._conn = conn
         return self._conn
 

@@ -23,7 +23,7 @@ from chat.db import is_outage
 from chat.errors import AuthError, CausetteError, FrameError, StoreUnavailable
 from chat.frames import AgentWelcome, ErrorFrame, PresenceFrame, VisitorWelcome, dump
 from chat.logging import get_logger
-from chat.origins import normalize_origin, origin_matches, own_origins, request_origin, space_allows
+from chat.origins import request_origin
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
 from chat.protocol import ClientFrame, Hello, parse_client_frame
 from chat.ratelimit import Rate, TokenBucket
@@ -46,19 +46,9 @@ async def agent_socket(websocket: WebSocket) -> None:
 
 
 async def _origin_ok(ctx: AppContext, websocket: WebSocket, kind: Kind) -> bool:
-    origin = request_origin(websocket.scope)
-    own = own_origins(websocket.scope, ctx.settings.public_url)
     if kind == "agent":
-        return origin_matches(origin, own | set(ctx.settings.console_origins))
-    if origin_matches(origin, own):
-        return True
-    space = websocket.query_params.get("space")
-    if not space or origin is None:
-        return False
-    try:
-        return await space_allows(ctx.db, space, normalize_origin(origin))
-    except ValueError:
-        return False
+        return ctx.origins.console(websocket.scope)
+    return await ctx.origins.widget(websocket.scope, websocket.query_params.get("space"))
 
 
 async def _serve(websocket: WebSocket, kind: Kind) -> None:

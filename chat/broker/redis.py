@@ -84,8 +84,6 @@ class RedisBroker:
         self._unconfirmed = False  # a subscribe returned unconfirmed: resync when back
         self._publisher: asyncio.Task[None] | None = None
         self._closed = False
-        self.published = 0
-        self.delivered = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -208,7 +206,6 @@ class RedisBroker:
                                 log.info("broker_resync_requested")
                                 yield Reconnected(0.0)
                                 continue
-                            self.delivered += 1
                             # a foreign payload is the hub's to refuse, not a broken link
                             yield Delivery(channel, reply[2].decode(errors="replace"))
                         elif kind == b"subscribe":
@@ -281,7 +278,6 @@ class RedisBroker:
                         async with asyncio.timeout(5.0):
                             await conn.drain()
                             await conn.read_n(len(batch))
-                        self.published += len(batch)
                     except (*_FAILURES, RespError) as exc:
                         # keep them: a subscriber that saw nothing missing would never resync
                         # (some may have reached Redis already: receivers drop repeats by seq)
