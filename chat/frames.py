@@ -27,6 +27,7 @@ __all__ = [
     "HistoryFrame",
     "MessageFrame",
     "NoteFrame",
+    "PresenceEntry",
     "PresenceFrame",
     "ReadFrame",
     "ServerFrame",
@@ -66,6 +67,15 @@ class ConversationSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceEntry:
+    """One agent's presence, as the agent's welcome lists it."""
+
+    agent_id: str
+    name: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class VisitorWelcome:
     type: ClassVar[str] = "welcome"
     visitor_id: str
@@ -82,7 +92,7 @@ class AgentWelcome:
     agent: dict[str, str]  # id, name, role
     spaces: list[dict[str, str]]  # id, key
     conversations: list[ConversationSummary]
-    presence: list[PresenceFrame]
+    presence: list[PresenceEntry]
     max_body: int
     protocol: int = PROTOCOL_VERSION
     role: str = "agent"

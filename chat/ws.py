@@ -21,7 +21,7 @@ from chat.connection import Connection
 from chat.context import AppContext
 from chat.db import is_outage
 from chat.errors import AuthError, CausetteError, FrameError, StoreUnavailable
-from chat.frames import AgentWelcome, ErrorFrame, PresenceFrame, VisitorWelcome, dump
+from chat.frames import AgentWelcome, ErrorFrame, PresenceEntry, VisitorWelcome, dump
 from chat.logging import get_logger
 from chat.origins import request_origin
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
@@ -236,7 +236,7 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
             spaces=[{"id": sid, "key": key} for sid, key in sorted(principal.spaces.items())],
             conversations=[c.summary(principal.spaces[c.space_id]) for c in convs],
             presence=[
-                PresenceFrame(agent_id, name, status)
+                PresenceEntry(agent_id, name, status)
                 for agent_id, (name, status) in sorted(seen.items())
             ],
             max_body=ctx.settings.max_body_chars,
