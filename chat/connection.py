@@ -21,23 +21,33 @@ reads again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from chat.errors import StoreUnavailable
 from chat.events import CloseSockets, Control, Event, Rename
 from chat.frames import ServerFrame, dump
 from chat.principals import Principal, VisitorPrincipal
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import SocketLimits
 from chat.store import Store
 from chat.types import CloseCode
 
-__all__ = ["Connection", "Sync"]
+__all__ = ["Connection", "Peer", "Sync"]
 
 Send = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """The other end, as its handshake said: its address (what the shared limits count new
+    conversations by) and its browser (part of a visitor's context)."""
+
+    address: str = "unknown"
+    user_agent: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +87,12 @@ class Connection:
         queue_size: int,
         page: int,
         on_resync: Callable[[Connection], Awaitable[list[str]]] | None = None,
-        limits: tuple[TokenBucket, TokenBucket, TokenBucket] | None = None,
+        limits: SocketLimits | None = None,
+        peer: Peer | None = None,
         stuck_after: float = 10.0,
     ) -> None:
         self.id = uuid.uuid4().hex
-        self.principal = principal
+        self._principal = principal
         self.store = store
         self._send = send
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
@@ -91,25 +102,76 @@ class Connection:
         self._stuck_after = stuck_after
         self._sending_since: float | None = None  # a send waiting on the socket, since when
         self._since_catch_up = 0  # frames taken while conversations were left behind
-        self.in_flight: set[str] = set()  # client_ids this socket is storing: acked, not echoed
+        self._in_flight: set[str] = set()  # client_ids being stored: acked, not echoed
         self._page = page
         self._on_resync = on_resync
-        self.cursors: dict[str, int] = {}
-        self.last_written: str | None = None  # where this socket last wrote: Store.append's hint
+        self._cursors: dict[str, int] = {}
+        self._last_written: str | None = None
         self._acked: set[tuple[str, int]] = set()  # own messages: acked, not echoed
-        self.overflowed = False
-        self.close_code: int | None = None  # set by a control event: close with this code
+        self._overflowed = False
+        self._close_code: int | None = None  # set by a control event: close with this code
         self.sent_frames = 0
-        self.user_agent = ""  # the browser's, as the handshake said: part of a visitor's context
-        self.address = ""  # the client's address: what the shared limits count new chats by
-        self.pump_task: asyncio.Task[None] | None = None
-        # typing and track; the frames that describe the visitor; a visitor's messages: see
-        # chat/ratelimit.py
-        self.hints, self.profile, self.messages = limits or (
-            TokenBucket(0, 1),
-            TokenBucket(0, 1),
-            TokenBucket(0, 1),
-        )
+        self._pump_task: asyncio.Task[None] | None = None
+        self.limits = limits or SocketLimits.none()  # see chat/ratelimit.py
+        self.peer = peer or Peer()
+
+    # -- what others read ------------------------------------------------------------------
+
+    @property
+    def principal(self) -> Principal:
+        """Who is on the other end (a visitor's name follows what it last said it is)."""
+        return self._principal
+
+    @property
+    def last_written(self) -> str | None:
+        """The conversation this socket last wrote to: Store.append's hint."""
+        return self._last_written
+
+    @property
+    def conversations(self) -> list[str]:
+        """The conversations this socket follows (it has a cursor in)."""
+        return list(self._cursors)
+
+    @property
+    def overflowed(self) -> bool:
+        """Its queue overflowed: it is closed 1013, and resumes when it reconnects."""
+        return self._overflowed
+
+    @property
+    def close_code(self) -> int | None:
+        """The code to close with, when a control event or the store ended the pump."""
+        return self._close_code
+
+    @property
+    def pump_task(self) -> asyncio.Task[None] | None:
+        return self._pump_task
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def follow(self, conversation_id: str, seq: int) -> None:
+        """Deliver this conversation's messages past ``seq`` (the hello's resume, or where
+        the store is now)."""
+        self._cursors[conversation_id] = seq
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the send pump."""
+        self._pump_task = asyncio.create_task(self.pump(), name=f"pump-{self.id}")
+        return self._pump_task
+
+    def rename(self, name: str | None) -> None:
+        """A visitor's next frames carry this name."""
+        if isinstance(self._principal, VisitorPrincipal):
+            self._principal = dataclasses.replace(self._principal, name=name)
+
+    @contextlib.contextmanager
+    def storing(self, client_id: str) -> Iterator[None]:
+        """While this socket's message is being stored: a catch-up between its commit and its
+        ack must not echo it back."""
+        self._in_flight.add(client_id)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(client_id)
 
     # -- producers (never wait) ------------------------------------------------------------
 
@@ -119,8 +181,7 @@ class Connection:
         if isinstance(item, Event) and item.kind == "control":
             control = item.control_value()
             if isinstance(control, Rename):  # at once: this socket's next frames carry it
-                if isinstance(self.principal, VisitorPrincipal):
-                    self.principal = dataclasses.replace(self.principal, name=control.name)
+                self.rename(control.name)
                 return
         if self._queue.qsize() >= self._soft_limit and _recoverable(item):
             if self._stuck():
@@ -140,16 +201,17 @@ class Connection:
         return since is not None and time.monotonic() - since >= self._stuck_after
 
     def _overflow(self) -> None:
-        self.overflowed = True
-        if self.pump_task is not None:
-            self.pump_task.cancel()
+        self._overflowed = True
+        if self._pump_task is not None:
+            self._pump_task.cancel()
 
     def send_frame(self, frame: ServerFrame) -> None:
         self.offer(_Frame(dump(frame)))
 
     def acked(self, conversation_id: str, seq: int) -> None:
-        """This connection sent (conversation, seq): it got an ack, so it gets no copy."""
-        if seq > self.cursors.get(conversation_id, 0):
+        """This connection wrote (conversation, seq): it got an ack, so it gets no copy."""
+        self._last_written = conversation_id
+        if seq > self._cursors.get(conversation_id, 0):
             self._acked.add((conversation_id, seq))
 
     def sync(self, conversation_id: str) -> None:
@@ -171,7 +233,7 @@ class Connection:
         try:
             await self._pump()
         except StoreUnavailable:
-            self.close_code = CloseCode.TRY_AGAIN_LATER
+            self._close_code = CloseCode.TRY_AGAIN_LATER
 
     async def _pump(self) -> None:
         get = self._queue.get
@@ -205,11 +267,11 @@ class Connection:
         """Whether a control event closes this socket (see chat/events.py)."""
         if not isinstance(control, CloseSockets):
             return False
-        version = getattr(self.principal, "token_version", None)
+        version = getattr(self._principal, "token_version", None)
         below = control.below_version
         if below is not None and version is not None and version >= below:
             return False  # signed in again since: this socket is already the new session's
-        self.close_code = control.code
+        self._close_code = control.code
         return True
 
     async def _catch_up_behind(self) -> None:
@@ -229,13 +291,13 @@ class Connection:
         self.sent_frames += 1
 
     async def _deliver(self, event: Event) -> None:
-        cursor = self.cursors.get(event.conversation_id, 0)
+        cursor = self._cursors.get(event.conversation_id, 0)
         if event.seq <= cursor:
             return
         if event.seq > cursor + 1:
             await self._catch_up(event.conversation_id, event.seq)
             return
-        self.cursors[event.conversation_id] = event.seq
+        self._cursors[event.conversation_id] = event.seq
         key = (event.conversation_id, event.seq)
         if key in self._acked:
             self._acked.discard(key)
@@ -245,19 +307,19 @@ class Connection:
     async def _catch_up(self, conversation_id: str, until: int | None) -> None:
         """Send stored messages past the cursor, up to ``until`` (everything if None)."""
         while True:
-            cursor = self.cursors.get(conversation_id, 0)
+            cursor = self._cursors.get(conversation_id, 0)
             if until is not None and cursor >= until:
                 return
             rows = await self.store.messages_after(conversation_id, cursor, self._page)
             for message in rows:
-                if message.seq != self.cursors.get(conversation_id, 0) + 1:
+                if message.seq != self._cursors.get(conversation_id, 0) + 1:
                     return  # seqs commit in order, so this cannot happen; never skip one
-                self.cursors[conversation_id] = message.seq
+                self._cursors[conversation_id] = message.seq
                 key = (conversation_id, message.seq)
                 if key in self._acked:
                     self._acked.discard(key)
                     continue
-                if message.client_id in self.in_flight and message.author_id == self.principal.id:
+                if message.client_id in self._in_flight and message.author_id == self._principal.id:
                     continue  # committed, its ack on the way: this socket gets the ack only
                 await self._write(dump(message.frame()))
             if len(rows) < self._page:

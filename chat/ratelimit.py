@@ -35,7 +35,16 @@ from typing import Any, Protocol
 from chat.errors import RateLimited
 from chat.logging import get_logger
 
-__all__ = ["LIMITS", "Limiter", "Limits", "MemoryLimiter", "Rate", "RedisLimiter", "TokenBucket"]
+__all__ = [
+    "LIMITS",
+    "Limiter",
+    "Limits",
+    "MemoryLimiter",
+    "Rate",
+    "RedisLimiter",
+    "SocketLimits",
+    "TokenBucket",
+]
 
 log = get_logger("causette.ratelimit")
 
@@ -67,6 +76,20 @@ class TokenBucket:
     def wait(self) -> float:
         """Seconds until the next frame would pass."""
         return 0.0 if self.rate <= 0 else max(0.0, (1 - self._tokens) / self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class SocketLimits:
+    """One socket's allowances: ``hints`` (typing, track), ``profile`` (context, identify,
+    contact, attributes) and, on a visitor's socket, ``messages``."""
+
+    hints: TokenBucket
+    profile: TokenBucket
+    messages: TokenBucket
+
+    @classmethod
+    def none(cls) -> SocketLimits:
+        return cls(TokenBucket(0, 1), TokenBucket(0, 1), TokenBucket(0, 1))
 
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600}

@@ -6,7 +6,6 @@ only rings the doorbell for receivers that read the truth from the store when in
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Protocol
 
 from chat.clock import iso, utcnow
@@ -72,7 +71,7 @@ class Relay:
         if isinstance(frame, MessageIn):
             await self.message(conn, frame)
         elif isinstance(frame, Typing):
-            if conn.hints.take():  # beyond the allowance a hint is dropped, not refused
+            if conn.limits.hints.take():  # beyond the allowance a hint is dropped, not refused
                 await self.typing(conn, frame)
         elif isinstance(frame, Resolve):
             await self.resolve(conn, frame)
@@ -88,7 +87,8 @@ class Relay:
             await self.read(conn, frame)  # fans out only when it moves: one per message at most
         elif isinstance(frame, VisitorFrame):
             # a page tracking every scroll must not use up what a contact form needs
-            if not (conn.hints if isinstance(frame, Track) else conn.profile).take():
+            limits = conn.limits
+            if not (limits.hints if isinstance(frame, Track) else limits.profile).take():
                 raise RateLimited()
             await self.visitor_update(conn, frame)
         else:  # a second hello
@@ -97,11 +97,10 @@ class Relay:
     async def message(self, conn: Connection, frame: MessageIn) -> None:
         principal = conn.principal
         visitor = isinstance(principal, VisitorPrincipal)
-        if visitor and not conn.messages.take():
-            raise RateLimited(ref=frame.client_id, retry_after=conn.messages.wait())
+        if visitor and not conn.limits.messages.take():
+            raise RateLimited(ref=frame.client_id, retry_after=conn.limits.messages.wait())
         client_id = normalize_client_id(frame.client_id)
-        conn.in_flight.add(client_id)  # a catch-up between commit and ack must not echo it
-        try:
+        with conn.storing(client_id):
             try:
                 result = await self.store.append(
                     principal,
@@ -116,10 +115,7 @@ class Relay:
                 result = await self.store.append(
                     principal, frame.conversation_id, client_id, frame.body, may_open=True
                 )
-        finally:
-            conn.in_flight.discard(client_id)
         msg = result.message
-        conn.last_written = msg.conversation_id
         conn.acked(msg.conversation_id, msg.seq)
         conn.send_frame(Ack(frame.client_id, msg.conversation_id, msg.seq, str(msg.id)))
         # a resend is published again: the node that stored it may have died before it could
@@ -139,7 +135,7 @@ class Relay:
             return
         try:
             await self.limits.check("conversations_per_visitor", conn.principal.id)
-            await self.limits.check("conversations_per_ip", conn.address)
+            await self.limits.check("conversations_per_ip", conn.peer.address)
         except RateLimited as exc:
             log.info("conversation_rate_limited")
             raise RateLimited(exc.message, ref=ref, retry_after=exc.retry_after) from None
@@ -210,10 +206,10 @@ class Relay:
             event = Event.frame(track, conn.last_written or "", origin=conn.id)
             self.hub.publish((space_channel(visitor.space_id),), event)
             return
-        profile = await self.profiles.apply(visitor, frame, user_agent=conn.user_agent)
+        profile = await self.profiles.apply(visitor, frame, user_agent=conn.peer.user_agent)
         if profile is not None:
             if profile.name != visitor.name:  # this socket's next messages and typing say so,
-                conn.principal = dataclasses.replace(visitor, name=profile.name)
+                conn.rename(profile.name)
                 event = Event.control(Rename(profile.name), origin=conn.id)  # and its other tabs'
                 self.hub.publish((visitor_channel(visitor.id),), event)
             self.publish_visitor(conn.id, profile)

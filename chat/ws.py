@@ -17,7 +17,7 @@ from typing import Literal
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from chat.connection import Connection
+from chat.connection import Connection, Peer
 from chat.context import AppContext
 from chat.db import is_outage
 from chat.errors import AuthError, CausetteError, FrameError, StoreUnavailable
@@ -26,7 +26,7 @@ from chat.logging import get_logger
 from chat.origins import request_origin
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
 from chat.protocol import ClientFrame, Hello, parse_client_frame
-from chat.ratelimit import Rate, TokenBucket
+from chat.ratelimit import Rate, SocketLimits, TokenBucket
 from chat.store import Conversation
 from chat.types import CloseCode
 
@@ -77,14 +77,16 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         stuck_after=ctx.settings.slow_client_seconds,
         page=ctx.settings.replay_page,
         on_resync=_resync_targets,
-        limits=(
-            TokenBucket(settings.update_frames_per_second, settings.update_frames_burst),
-            TokenBucket(settings.update_frames_per_second, settings.update_frames_burst),
-            TokenBucket(messages.count / messages.seconds, messages.burst),
+        limits=SocketLimits(
+            hints=TokenBucket(settings.update_frames_per_second, settings.update_frames_burst),
+            profile=TokenBucket(settings.update_frames_per_second, settings.update_frames_burst),
+            messages=TokenBucket(messages.count / messages.seconds, messages.burst),
+        ),
+        peer=Peer(
+            address=websocket.client.host if websocket.client else "unknown",
+            user_agent=websocket.headers.get("user-agent", "")[:512],
         ),
     )
-    conn.user_agent = websocket.headers.get("user-agent", "")[:512]
-    conn.address = websocket.client.host if websocket.client else "unknown"
     structlog.contextvars.bind_contextvars(conn_id=conn.id, kind=kind, principal_id=principal.id)
     received = 0
     close_code = CloseCode.NORMAL
@@ -93,11 +95,11 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
     try:
         async with ctx.hub.subscription(conn, principal.channels), _present(ctx, principal):
             await _welcome(ctx, websocket, conn, hello)
-            conn.pump_task = asyncio.create_task(conn.pump(), name=f"pump-{conn.id}")
+            pump = conn.start()
             receiver = asyncio.create_task(_receive(ctx, websocket, conn), name=f"recv-{conn.id}")
             # the token's lifetime is the socket's: past it, sign in (or get a token) again
             expiry = asyncio.create_task(asyncio.sleep(max(0.0, expires_at - time.time())))
-            tasks = (conn.pump_task, receiver, expiry)
+            tasks = (pump, receiver, expiry)
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in tasks:
                 task.cancel()
@@ -243,7 +245,7 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
         )
         for c in convs:  # agents replay what they resume; the rest is there for `history`
             if c.id not in resume:
-                conn.cursors[c.id] = c.last_seq
+                conn.follow(c.id, c.last_seq)
         replay = [c.id for c in convs if c.id in resume]
     await websocket.send_text(dump(frame))
     for conversation_id, seq in resume.items():
@@ -253,7 +255,7 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
             )
             continue
         # a cursor past the end would hide the next messages: never ahead of the store
-        conn.cursors[conversation_id] = min(seq, visible[conversation_id].last_seq)
+        conn.follow(conversation_id, min(seq, visible[conversation_id].last_seq))
     for conversation_id in replay:
         conn.sync(conversation_id)
 
@@ -323,7 +325,7 @@ async def _resync_targets(conn: Connection) -> list[str]:
     """After a broker outage: every conversation that may have moved, with its state."""
     principal = conn.principal
     convs: list[Conversation] = await conn.store.visible_conversations(
-        principal, ids=list(conn.cursors)
+        principal, ids=conn.conversations
     )
     for conv in convs:
         conn.send_frame(conv.state())

@@ -89,7 +89,7 @@ def connect(store: Store, principal: VisitorPrincipal, socket: Socket, **kwargs:
     conn = Connection(
         principal, store, socket.send, queue_size=kwargs.pop("queue_size", 16), page=50, **kwargs
     )
-    conn.pump_task = asyncio.create_task(conn.pump())
+    conn.start()
     return conn
 
 
@@ -196,10 +196,9 @@ async def test_a_catch_up_between_commit_and_ack_does_not_echo_the_senders_messa
     socket = Socket()
     conn = connect(store, visitor, socket)
     try:
-        conn.in_flight.add(mine.client_id)
-        conn.sync(mine.conversation_id)
-        await socket.until(lambda: len(socket.seqs(mine.conversation_id)) >= 1)
-        conn.in_flight.discard(mine.client_id)
+        with conn.storing(mine.client_id):
+            conn.sync(mine.conversation_id)
+            await socket.until(lambda: len(socket.seqs(mine.conversation_id)) >= 1)
         conn.acked(mine.conversation_id, mine.seq)
         conn.send_frame({"type": "ping-marker"})
         await socket.until(lambda: socket.frames[-1]["type"] == "ping-marker")
