@@ -13,9 +13,10 @@ from typing import Any
 
 import websockets
 
+from tests import wsclient
 from tests.conftest import new_agent
 from tests.servers import ServerProcess
-from tests.wsclient import ChatClient, agent_token, visitor_token
+from tests.wsclient import ChatClient, agent_token
 
 __all__ = [
     "Peer",
@@ -136,8 +137,7 @@ class Peer(ChatClient):
 async def connect_visitor(
     node: ServerProcess, token: str | None = None, resume: dict[str, int] | None = None
 ) -> Peer:
-    token = token or (await visitor_token(node.base_url))["token"]
-    client = await Peer.connect(node.ws_url, "/ws/visitor", token, resume=resume)
+    client = await wsclient.connect_visitor(node, token, resume=resume, client=Peer)
     assert isinstance(client, Peer)
     return client
 
@@ -155,8 +155,9 @@ async def connect_agent(
     resume: dict[str, int] | None = None,
     **kwargs: Any,
 ) -> Peer:
-    token = token or await agent_login(node, database_url, **kwargs)
-    client = await Peer.connect(node.ws_url, "/ws/agent", token, resume=resume)
+    client = await wsclient.connect_agent(
+        node, token, resume=resume, client=Peer, database_url=database_url, **kwargs
+    )
     assert isinstance(client, Peer)
     return client
 

@@ -63,12 +63,19 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(
+def own_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """One causette server per test module and backend, on a new empty database."""
+    """One causette server per test module and backend, on a new empty database: for a
+    module that stops its server or reads its whole log."""
     with running_server(request.param, tmp_path_factory.mktemp(f"server-{request.param}")) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def server(own_server: ServerProcess) -> ServerProcess:
+    """The module's server (tests/chat shares one per session instead: its conftest)."""
+    return own_server
 
 
 async def new_agent(

@@ -11,7 +11,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-__all__ = ["ChatClient", "agent_token", "visitor_token"]
+__all__ = ["ChatClient", "agent_token", "connect_agent", "connect_visitor", "visitor_token"]
 
 
 async def visitor_token(base_url: str, space: str = "default", **headers: str) -> dict[str, Any]:
@@ -116,3 +116,39 @@ class ChatClient:
         await self.ws.wait_closed()
         rcvd = self.ws.close_code, self.ws.close_reason or ""
         return rcvd
+
+
+async def connect_visitor(
+    server: Any,
+    token: str | None = None,
+    *,
+    space: str = "default",
+    resume: dict[str, int] | None = None,
+    client: type[ChatClient] = ChatClient,
+    **connect_kwargs: Any,
+) -> ChatClient:
+    """A visitor's socket on ``server`` (a new visitor of the space, unless a token is
+    given)."""
+    token = token or (await visitor_token(server.base_url, space))["token"]
+    return await client.connect(
+        server.ws_url, "/ws/visitor", token, resume=resume, **connect_kwargs
+    )
+
+
+async def connect_agent(
+    server: Any,
+    token: str | None = None,
+    *,
+    resume: dict[str, int] | None = None,
+    client: type[ChatClient] = ChatClient,
+    database_url: str | None = None,
+    **agent: Any,
+) -> ChatClient:
+    """An agent's socket on ``server``: a new agent (``new_agent``'s options: role, spaces,
+    name) signed in, unless a token is given."""
+    if token is None:
+        from tests.conftest import new_agent
+
+        email, password = await new_agent(database_url or server.database_url, **agent)
+        token = await agent_token(server.base_url, email, password)
+    return await client.connect(server.ws_url, "/ws/agent", token, resume=resume)

@@ -2,9 +2,9 @@
 
 ``core_server`` is one server per backend for the whole session, shared by the modules that
 only add their own visitors, agents and spaces (each test makes fresh ones, so none sees
-another's data): starting a server per module and backend is most of their cost. A module
-opts in by defining its own ``server`` fixture that returns ``core_server``; modules that
-change the server (stop it, set its env) keep the module-scoped ``server`` of tests/conftest.py.
+another's data): starting a server per module and backend is most of their cost. Here
+``server`` is that shared one; a module that stops its server or reads its whole log asks
+for ``own_server`` (tests/conftest.py), and one that needs other settings starts its own.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.conftest import BACKENDS, running_server
 from tests.servers import ServerProcess
 from tests.wsclient import ChatClient
 
-__all__ = ["closing_clients", "core_server"]
+__all__ = ["closing_clients", "core_server", "server"]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -28,6 +28,11 @@ def core_server(
 ) -> Iterator[ServerProcess]:
     with running_server(request.param, tmp_path_factory.mktemp(f"core-{request.param}")) as s:
         yield s
+
+
+@pytest.fixture
+def server(core_server: ServerProcess) -> ServerProcess:
+    return core_server
 
 
 @pytest.fixture

@@ -10,29 +10,12 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.conftest import new_agent, new_space
+from tests.conftest import new_space
 from tests.rows import fetch, message_rows
 from tests.servers import ServerProcess
-from tests.wsclient import ChatClient, agent_token, visitor_token
+from tests.wsclient import ChatClient, connect_agent, connect_visitor, visitor_token
 
 pytestmark = pytest.mark.usefixtures("closing_clients")
-
-
-@pytest.fixture
-def server(core_server: ServerProcess) -> ServerProcess:
-    """The session's shared server (tests/chat/conftest.py): this module only adds data."""
-    return core_server
-
-
-async def connect_visitor(server: ServerProcess, space: str = "default") -> ChatClient:
-    token = (await visitor_token(server.base_url, space))["token"]
-    return await ChatClient.connect(server.ws_url, "/ws/visitor", token)
-
-
-async def connect_agent(server: ServerProcess, spaces: list[str]) -> ChatClient:
-    email, password = await new_agent(server.database_url, spaces=spaces)
-    token = await agent_token(server.base_url, email, password)
-    return await ChatClient.connect(server.ws_url, "/ws/agent", token)
 
 
 def without_ref(frame: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +83,8 @@ async def test_a_visitor_cannot_touch_another_visitors_conversation(server: Serv
 async def test_an_agent_cannot_reach_a_space_it_is_not_a_member_of(server: ServerProcess) -> None:
     retail = await new_space(server.database_url)
     visitor = await connect_visitor(server)  # in "default"
-    home = await connect_agent(server, ["default"])
-    outsider = await connect_agent(server, [retail])
+    home = await connect_agent(server, spaces=["default"])
+    outsider = await connect_agent(server, spaces=[retail])
     ack = await visitor.say("a question for default")
     theirs = ack["conversation_id"]
     await home.expect("message", client_id=ack["client_id"])
@@ -137,7 +120,7 @@ async def test_an_agent_cannot_reach_a_space_it_is_not_a_member_of(server: Serve
     assert [f for f in outsider.frames if f["type"] in ("message", "typing", "conversation")] == []
 
     # and a visitor of the other space is heard by the outsider only
-    retail_visitor = await connect_visitor(server, retail)
+    retail_visitor = await connect_visitor(server, space=retail)
     r = await retail_visitor.say("a question for retail")
     await outsider.expect("message", client_id=r["client_id"])
     await home.send({"type": "ping"})
@@ -149,9 +132,9 @@ async def test_an_agent_cannot_reach_a_space_it_is_not_a_member_of(server: Serve
 
 async def test_an_agent_of_two_spaces_sees_both(server: ServerProcess) -> None:
     retail = await new_space(server.database_url)
-    both = await connect_agent(server, ["default", retail])
+    both = await connect_agent(server, spaces=["default", retail])
     v1 = await connect_visitor(server)
-    v2 = await connect_visitor(server, retail)
+    v2 = await connect_visitor(server, space=retail)
     a1 = await v1.say("default here")
     a2 = await v2.say("retail here")
     await both.expect("message", client_id=a1["client_id"])

@@ -21,12 +21,6 @@ from tests.wsclient import ChatClient, agent_token, visitor_token
 pytestmark = pytest.mark.usefixtures("closing_clients")
 
 
-@pytest.fixture
-def server(core_server: ServerProcess) -> ServerProcess:
-    """The session's shared server (tests/chat/conftest.py): this module only adds data."""
-    return core_server
-
-
 CID = "0b6f3c2e-6a57-4c38-9a6e-2f1d9b7e4a10"
 
 

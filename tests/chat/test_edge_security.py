@@ -278,8 +278,3 @@ async def test_database_journal_lock_and_export_files_are_0600(tmp_path: Path) -
 
 def _modes(folder: Path) -> dict[str, int]:
     return {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir() if p.is_file()}
-
-
-@pytest.fixture
-def server(core_server: ServerProcess) -> ServerProcess:
-    return core_server

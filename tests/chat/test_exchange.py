@@ -12,26 +12,9 @@ import pytest
 from tests.conftest import new_agent
 from tests.rows import execute, fetch, message_rows
 from tests.servers import ServerProcess
-from tests.wsclient import ChatClient, agent_token, visitor_token
+from tests.wsclient import ChatClient, agent_token, connect_agent, connect_visitor, visitor_token
 
 pytestmark = pytest.mark.usefixtures("closing_clients")
-
-
-@pytest.fixture
-def server(core_server: ServerProcess) -> ServerProcess:
-    """The session's shared server (tests/chat/conftest.py): this module only adds data."""
-    return core_server
-
-
-async def connect_agent(server: ServerProcess, **kwargs: Any) -> ChatClient:
-    email, password = await new_agent(server.database_url, **kwargs)
-    token = await agent_token(server.base_url, email, password)
-    return await ChatClient.connect(server.ws_url, "/ws/agent", token)
-
-
-async def connect_visitor(server: ServerProcess, token: str | None = None) -> ChatClient:
-    token = token or (await visitor_token(server.base_url))["token"]
-    return await ChatClient.connect(server.ws_url, "/ws/visitor", token)
 
 
 async def barrier(client: ChatClient) -> None:

@@ -290,11 +290,6 @@ def _frames() -> Iterator[str]:
                 yield json.dumps({"type": kind, **fields, name: value})
 
 
-@pytest.fixture
-def server(core_server: ServerProcess) -> ServerProcess:
-    return core_server
-
-
 async def test_every_frame_type_answers_bad_input_with_an_error_frame(
     server: ServerProcess,
 ) -> None:

@@ -14,12 +14,6 @@ from tests.wsclient import ChatClient
 pytestmark = pytest.mark.usefixtures("closing_clients")
 
 
-@pytest.fixture
-def server(core_server: ServerProcess) -> ServerProcess:
-    """The session's shared server (tests/chat/conftest.py): this module only adds data."""
-    return core_server
-
-
 async def post_visitor(server: ServerProcess, **kwargs: object) -> httpx.Response:
     async with httpx.AsyncClient() as http:
         return await http.post(f"{server.base_url}/api/visitors", **kwargs)  # type: ignore[arg-type]

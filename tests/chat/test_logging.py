@@ -17,7 +17,8 @@ from tests.wsclient import ChatClient, agent_token, visitor_token
 BANNER = "causette serving on "  # the one human line, printed on stderr before logging starts
 
 
-async def test_log_is_json_with_ids_and_without_secrets(server: ServerProcess) -> None:
+async def test_log_is_json_with_ids_and_without_secrets(own_server: ServerProcess) -> None:
+    server = own_server
     mark = uuid.uuid4().hex[:12]
     password = f"pw-{mark}-horse-battery"
     email, _ = await new_agent(server.database_url, password=password)

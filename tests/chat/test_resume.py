@@ -12,21 +12,9 @@ import pytest
 
 from tests.conftest import new_agent, new_space
 from tests.servers import ServerProcess
-from tests.wsclient import ChatClient, agent_token, visitor_token
+from tests.wsclient import ChatClient, agent_token, connect_agent, visitor_token
 
 pytestmark = pytest.mark.usefixtures("closing_clients")
-
-
-@pytest.fixture
-def server(core_server: ServerProcess) -> ServerProcess:
-    """The session's shared server (tests/chat/conftest.py): this module only adds data."""
-    return core_server
-
-
-async def connect_agent(server: ServerProcess, spaces: list[str] | None = None) -> ChatClient:
-    email, password = await new_agent(server.database_url, spaces=spaces)
-    token = await agent_token(server.base_url, email, password)
-    return await ChatClient.connect(server.ws_url, "/ws/agent", token)
 
 
 def drop(client: ChatClient) -> None:

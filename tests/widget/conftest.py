@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import new_agent
+from tests import wsclient
 from tests.servers import ServerProcess, free_port
-from tests.wsclient import ChatClient, agent_token
+from tests.wsclient import ChatClient
 
 HOSTILE_CSS = """
 * { font-family: "Comic Sans MS", cursive !important; font-size: 31px !important;
@@ -181,9 +181,8 @@ async def make_space(
 async def connect_agent(
     server: ServerProcess, space: str, name: str = "Camille Roux"
 ) -> ChatClient:
-    email, password = await new_agent(server.database_url, spaces=[space], name=name)
-    token = await agent_token(server.base_url, email, password)
-    return await ChatClient.connect(server.ws_url, "/ws/agent", token)
+    """An agent of the space, on its socket."""
+    return await wsclient.connect_agent(server, spaces=[space], name=name)
 
 
 async def visitor_profile(database_url: str, visitor_id: str, space_key: str) -> dict[str, object]:
