@@ -82,6 +82,7 @@ class VisitorWelcome:
     space: str
     conversation: ConversationSummary | None
     max_body: int
+    heartbeat: float  # seconds: ping this often; no answer within as long, the link is dead
     protocol: int = PROTOCOL_VERSION
     role: str = "visitor"
 
@@ -94,6 +95,7 @@ class AgentWelcome:
     conversations: list[ConversationSummary]
     presence: list[PresenceEntry]
     max_body: int
+    heartbeat: float
     protocol: int = PROTOCOL_VERSION
     role: str = "agent"
 

@@ -224,6 +224,7 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
             space=principal.space_key,
             conversation=open_conv.summary() if open_conv else None,
             max_body=ctx.settings.max_body_chars,
+            heartbeat=ctx.settings.heartbeat_seconds,
         )
         replay = [c.id for c in convs if c.id in resume or c.status == "open"]
     else:
@@ -242,6 +243,7 @@ async def _welcome(ctx: AppContext, websocket: WebSocket, conn: Connection, hell
                 for agent_id, (name, status) in sorted(seen.items())
             ],
             max_body=ctx.settings.max_body_chars,
+            heartbeat=ctx.settings.heartbeat_seconds,
         )
         for c in convs:  # agents replay what they resume; the rest is there for `history`
             if c.id not in resume:

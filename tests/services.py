@@ -28,6 +28,7 @@ __all__ = [
     "NginxProcess",
     "PostgresCluster",
     "RedisServer",
+    "Relay",
     "log_events",
     "logged",
     "redis_publish",
@@ -387,3 +388,71 @@ def worker_pid_of(server: ServerProcess, client_port: int) -> int:
                 if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
                     return pid
     raise LookupError(f"no process of the server holds socket {inode}")
+
+
+class Relay:
+    """A loopback TCP relay to a fixed upstream; ``cut()`` drops every connection and stops
+    listening, ``restore()`` listens again on the same port; ``freeze()`` stops forwarding on
+    the connections open now (or only the WebSocket ones), without a word to either end: a
+    link gone dead, as when a NAT or a proxy drops an idle long-lived connection, while new
+    connections work."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._pipes: dict[asyncio.Task[None], bool] = {}  # pipe -> carries a WebSocket
+        self.connections = 0  # accepted so far
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        self.connections += 1
+        first = await reader.read(65536)  # the request line says whether it is a WebSocket
+        up_writer.write(first)
+        websocket = first.startswith(b"GET /ws/")
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        pipes = [
+            asyncio.ensure_future(pipe(reader, up_writer)),
+            asyncio.ensure_future(pipe(up_reader, writer)),
+        ]
+        self._pipes.update(dict.fromkeys(pipes, websocket))
+        try:
+            await asyncio.gather(*pipes)
+        except asyncio.CancelledError:
+            return  # frozen: both sockets stay open (and referenced) until cut()
+        finally:
+            for task in pipes:
+                self._pipes.pop(task, None)
+        self._writers -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    def freeze(self, *, websockets_only: bool = False) -> None:
+        for task, websocket in list(self._pipes.items()):
+            if websocket or not websockets_only:
+                task.cancel()  # the sockets stay open: nothing is closed, nothing gets through

@@ -142,7 +142,21 @@
   const rows = new Map(); // "conv:seq" or client_id -> element
   let ws = null;
   let ready = false;
+  // -- link policy: begin
+  // A ping every `heartbeat` seconds (the server gives it in its welcome), give or take a fifth;
+  // a link that answers nothing within `heartbeat` seconds more (10 at most) is dead; then a
+  // reconnection after a delay with full jitter, doubling from 0.5 s up to a cap: 5 s while
+  // someone is looking at it, 30 s in a background tab.
+  const linkPolicy = {
+    heartbeat: 25,
+    pingDelay: (heartbeat) => heartbeat * 1000 * (0.8 + Math.random() * 0.4),
+    deadAfter: (heartbeat) => Math.min(10000, heartbeat * 1000),
+    reconnectDelay: (attempt, watched) =>
+      250 + Math.random() * Math.min(watched ? 5000 : 30000, 500 * 2 ** Math.min(attempt, 6)),
+  };
+  // -- link policy: end
   let attempts = 0;
+  let heartbeatSeconds = linkPolicy.heartbeat;
   let retryTimer = 0;
   let pingTimer = 0;
   let watchdog = 0;
@@ -447,6 +461,8 @@
         ready = true;
         attempts = 0;
         maxBody = f.max_body || maxBody;
+        if (f.heartbeat > 0) heartbeatSeconds = f.heartbeat;
+        heartbeat(); // at the server's pace from now on
         textarea.maxLength = maxBody;
         if (f.conversation && conversation && f.conversation.id !== conversation && !seen[conversation])
           hidden.add(conversation);
@@ -589,6 +605,7 @@
     };
     sock.onmessage = (e) => {
       clearTimeout(watchdog);
+      watchdog = 0;
       let f;
       try {
         f = JSON.parse(e.data);
@@ -613,6 +630,7 @@
     ready = false;
     clearTimeout(pingTimer);
     clearTimeout(watchdog);
+    watchdog = 0;
     if (sock) {
       sock.onclose = sock.onmessage = sock.onopen = null;
       try {
@@ -625,24 +643,29 @@
   const retry = () => {
     if (destroyed || unavailable || retryTimer) return;
     setStatus("reconnecting");
-    // full jitter; someone looking at the chat waits 5 s at most, a background tab 30 s
-    const cap = Math.min(isOpen && !D.hidden ? 5000 : 30000, 500 * 2 ** Math.min(attempts++, 6));
-    retryTimer = setTimeout(() => {
-      retryTimer = 0;
-      connect();
-    }, 250 + Math.random() * cap);
+    // the link policy: someone looking at the chat waits 5 s at most, a background tab 30 s
+    retryTimer = setTimeout(
+      () => {
+        retryTimer = 0;
+        connect();
+      },
+      linkPolicy.reconnectDelay(attempts++, isOpen && !D.hidden),
+    );
   };
   const heartbeat = () => {
     clearTimeout(pingTimer);
     pingTimer = setTimeout(() => {
       if (!ws || ws.readyState !== 1) return;
       ws.send('{"type":"ping"}');
-      watchdog = setTimeout(() => {
-        drop();
-        retry();
-      }, 10000);
+      // the first unanswered ping counts: a later one does not push the deadline back
+      watchdog =
+        watchdog ||
+        setTimeout(() => {
+          drop();
+          retry();
+        }, linkPolicy.deadAfter(heartbeatSeconds));
       heartbeat();
-    }, 20000 + Math.random() * 10000);
+    }, linkPolicy.pingDelay(heartbeatSeconds));
   };
   const reconnectNow = () => {
     if (!D.hidden && !ws && session && session.token) connect(true);

@@ -1,6 +1,9 @@
-// The agent's WebSocket: hello with the session's ws_token, frames to the app, reconnection
-// with backoff and jitter. Messages sent while disconnected wait here and go out, with the
-// same client_id, once the socket is back: the server acks a resend without storing it twice.
+// The agent's WebSocket: hello with the session's ws_token, frames to the app, a ping that
+// notices a dead link, reconnection with backoff and jitter (link.js: the widget's policy).
+// Messages sent while disconnected wait here and go out, with the same client_id, once the
+// socket is back: the server acks a resend without storing it twice.
+
+import { linkPolicy } from "./link.js";
 
 const SIGNED_OUT = 4001;
 
@@ -17,6 +20,9 @@ export class AgentSocket {
     this.attempt = 0;
     this.pending = new Map(); // client_id -> frame, until acked
     this.timer = null;
+    this.heartbeat = linkPolicy.heartbeat;
+    this.pingTimer = null;
+    this.watchdog = null;
   }
 
   connect() {
@@ -24,12 +30,45 @@ export class AgentSocket {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/agent`;
     const ws = new WebSocket(url);
     this.ws = ws;
-    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "hello", token: this.token })));
-    ws.addEventListener("message", (event) => this._receive(event.data));
-    ws.addEventListener("close", (event) => this._closed(event.code));
+    ws.addEventListener("open", () => {
+      ws.send(JSON.stringify({ type: "hello", token: this.token }));
+      this._ping();
+    });
+    ws.addEventListener("message", (event) => {
+      if (this.ws === ws) this._receive(event.data);
+    });
+    ws.addEventListener("close", (event) => {
+      if (this.ws === ws) this._closed(event.code);
+    });
+  }
+
+  // a ping every heartbeat; nothing back in time, and the link is dead: drop it, reconnect
+  _ping() {
+    clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => {
+      const ws = this.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      ws.send('{"type":"ping"}');
+      // the first unanswered ping counts: a later one does not push the deadline back
+      this.watchdog ??= setTimeout(() => this._dead(ws), linkPolicy.deadAfter(this.heartbeat));
+      this._ping();
+    }, linkPolicy.pingDelay(this.heartbeat));
+  }
+
+  _dead(ws) {
+    if (this.ws !== ws) return;
+    this.ws = null; // its close event, whenever it comes, is no longer ours
+    try {
+      ws.close();
+    } catch {
+      // already closing
+    }
+    this._closed(1006);
   }
 
   _receive(text) {
+    clearTimeout(this.watchdog);
+    this.watchdog = null;
     let frame;
     try {
       frame = JSON.parse(text);
@@ -39,6 +78,8 @@ export class AgentSocket {
     if (frame.type === "welcome") {
       this.ready = true;
       this.attempt = 0;
+      if (frame.heartbeat > 0) this.heartbeat = frame.heartbeat;
+      this._ping(); // at the server's pace from now on
       this.onState("online", frame);
       for (const pending of this.pending.values()) this.ws.send(JSON.stringify(pending));
       return;
@@ -49,6 +90,9 @@ export class AgentSocket {
 
   async _closed(code) {
     this.ready = false;
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.watchdog);
+    this.watchdog = null;
     if (this.closed) return;
     if (code === SIGNED_OUT || code === 1008) {
       // signed out, the password changed or the token refused: this browser may hold a new
@@ -62,7 +106,7 @@ export class AgentSocket {
       this.token = token;
     }
     this.onState("reconnecting");
-    const delay = Math.min(15000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+    const delay = linkPolicy.reconnectDelay(this.attempt, !document.hidden);
     this.attempt += 1;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delay);
@@ -80,6 +124,8 @@ export class AgentSocket {
   close() {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.watchdog);
     this.ws?.close(1000);
   }
 }

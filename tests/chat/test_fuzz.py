@@ -317,5 +317,5 @@ async def test_every_frame_type_answers_bad_input_with_an_error_frame(
         assert closed.value.rcvd is not None, text[:40]
         assert closed.value.rcvd.code in (1008, 1009), text[:40]
     lines = server.logs().splitlines()[before:]
-    bad = [ln for ln in lines if "Traceback" in ln or '"level": "error"' in ln]
-    assert not bad, bad[:3]
+    bad = [i for i, ln in enumerate(lines) if "Traceback" in ln or '"level": "error"' in ln]
+    assert not bad, "\n".join(lines[bad[0] : bad[0] + 40])
