@@ -12,7 +12,6 @@ import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn
 
 from chat.errors import InvalidRequest
 
@@ -64,6 +63,8 @@ def check_new_password(
             f"The password must have at least {MIN_PASSWORD_CHARS} characters.",
             code="weak_password",
         )
+    from zxcvbn import zxcvbn  # its dictionaries take 10 MB: loaded when a password is set
+
     hints = [h for h in (email, email.split("@")[0], name, *name.split()) if h]
     if zxcvbn(password[:100], user_inputs=hints)["score"] < MIN_STRENGTH:
         raise InvalidRequest(

@@ -1,7 +1,10 @@
 /*! causette widget: <script src="https://CHAT-HOST/widget.js" data-space="KEY" async></script>
  * Plain ES2020, no dependencies, no build. Everything lives in an open shadow root styled by a
  * constructable stylesheet (so a host page with CSP style-src 'self' is fine); the only global
- * is window.Causette. Protocol v1: see docs/protocol.md. */
+ * is window.Causette. Protocol v1: see docs/protocol.md.
+ * One file in parts, each using only those above it: configuration and strings, storage, the
+ * link policy and the protocol client (the only code that touches the WebSocket), the view
+ * (DOM, rendering, messages, forms), the public API, the look. */
 (() => {
   "use strict";
   const W = window;
@@ -140,8 +143,6 @@
   const seen = {}; // conversation id -> highest seq received on this page (for resume)
   const hidden = new Set(); // an older conversation replayed while a newer one is open
   const rows = new Map(); // "conv:seq" or client_id -> element
-  let ws = null;
-  let ready = false;
   // -- link policy: begin
   // A ping every `heartbeat` seconds (the server gives it in its welcome), give or take a fifth;
   // a link that answers nothing within `heartbeat` seconds more (10 at most) is dead; then a
@@ -155,11 +156,134 @@
       250 + Math.random() * Math.min(watched ? 5000 : 30000, 500 * 2 ** Math.min(attempt, 6)),
   };
   // -- link policy: end
-  let attempts = 0;
-  let heartbeatSeconds = linkPolicy.heartbeat;
-  let retryTimer = 0;
-  let pingTimer = 0;
-  let watchdog = 0;
+
+  // -- the protocol client: one socket at a time, its hello, the link policy ----------------
+  // The client alone touches the WebSocket, its timers and its retries; the view tells it how
+  // to prepare (a token) and say hello, and hears every frame and every close.
+  const createClient = (view) => {
+    let sock = null;
+    let isReady = false;
+    let connecting = false;
+    let attempt = 0;
+    let beat = linkPolicy.heartbeat;
+    let retryTimer = 0;
+    let pingTimer = 0;
+    let watchdog = 0;
+    const drop = () => {
+      const old = sock;
+      sock = null;
+      isReady = false;
+      clearTimeout(pingTimer);
+      clearTimeout(watchdog);
+      watchdog = 0;
+      if (old) {
+        old.onclose = old.onmessage = old.onopen = null;
+        try {
+          old.close();
+        } catch (_) {
+          /* already closed */
+        }
+      }
+    };
+    const retry = () => {
+      if (view.stopped() || retryTimer) return;
+      view.status("reconnecting");
+      retryTimer = setTimeout(
+        () => {
+          retryTimer = 0;
+          connect();
+        },
+        linkPolicy.reconnectDelay(attempt++, view.watched()),
+      );
+    };
+    const ping = () => {
+      clearTimeout(pingTimer);
+      pingTimer = setTimeout(() => {
+        if (!sock || sock.readyState !== 1) return;
+        sock.send('{"type":"ping"}');
+        // the first unanswered ping counts: a later one does not push the deadline back
+        watchdog =
+          watchdog ||
+          setTimeout(() => {
+            drop();
+            retry();
+          }, linkPolicy.deadAfter(beat));
+        ping();
+      }, linkPolicy.pingDelay(beat));
+    };
+    async function connect(now) {
+      if (view.stopped() || sock || connecting) return;
+      if (retryTimer) {
+        if (!now) return;
+        clearTimeout(retryTimer);
+        retryTimer = 0;
+      }
+      connecting = true;
+      try {
+        await view.prepare();
+      } catch (err) {
+        connecting = false;
+        if (err.fatal) view.refused();
+        else retry();
+        return;
+      }
+      connecting = false;
+      if (view.stopped() || sock) return;
+      const s = new WebSocket(view.url);
+      sock = s;
+      // a handshake that never completes is a dead link too
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        drop();
+        retry();
+      }, linkPolicy.deadAfter(beat));
+      s.onopen = () => {
+        s.send(JSON.stringify(view.hello()));
+        ping();
+      };
+      s.onmessage = (e) => {
+        clearTimeout(watchdog);
+        watchdog = 0;
+        let f;
+        try {
+          f = JSON.parse(e.data);
+        } catch (_) {
+          return;
+        }
+        if (f && typeof f === "object") view.frame(f);
+      };
+      s.onclose = (e) => {
+        if (sock !== s) return;
+        drop();
+        view.closed(e);
+        retry();
+      };
+    }
+    return {
+      connect,
+      send(frame) {
+        if (isReady) sock.send(JSON.stringify(frame));
+        return isReady;
+      },
+      welcomed(heartbeat) {
+        isReady = true;
+        attempt = 0;
+        if (heartbeat > 0) beat = heartbeat;
+        ping(); // at the server's pace from now on
+      },
+      stop() {
+        drop();
+        clearTimeout(retryTimer);
+        retryTimer = 0;
+      },
+      get ready() {
+        return isReady;
+      },
+      get open() {
+        return sock !== null;
+      },
+    };
+  };
   let typingTimer = 0;
   let lastTyping = 0;
   let isOpen = false;
@@ -384,7 +508,7 @@
     saveOutbox();
   };
   const transmit = (msg) => {
-    if (ready) ws.send(JSON.stringify({ type: "message", client_id: msg.client_id, body: msg.body }));
+    client.send({ type: "message", client_id: msg.client_id, body: msg.body });
   };
   const sendMessage = (body) => {
     body = body.trim();
@@ -399,10 +523,7 @@
     connect(true);
     return true;
   };
-  const sendFrame = (frame) => {
-    if (ready) ws.send(JSON.stringify(frame));
-    return ready;
-  };
+  const sendFrame = (frame) => client.send(frame);
   const markRead = () => {
     if (!isOpen || D.hidden) return;
     for (const conv in seen) {
@@ -458,11 +579,8 @@
   const onFrame = (f) => {
     switch (f.type) {
       case "welcome":
-        ready = true;
-        attempts = 0;
+        client.welcomed(f.heartbeat);
         maxBody = f.max_body || maxBody;
-        if (f.heartbeat > 0) heartbeatSeconds = f.heartbeat;
-        heartbeat(); // at the server's pace from now on
         textarea.maxLength = maxBody;
         if (f.conversation && conversation && f.conversation.id !== conversation && !seen[conversation])
           hidden.add(conversation);
@@ -542,7 +660,7 @@
     emit("error", { code: f.code, message: f.message });
   };
 
-  // -- the socket: hello with resume, ping with jitter, reconnect with backoff -------------
+  // -- the session, and the view's side of the socket ---------------------------------------
   const fetchJSON = async (path, body) => {
     const res = await fetch(BASE + path, {
       method: body ? "POST" : "GET",
@@ -575,100 +693,31 @@
     form.hidden = true;
   };
 
-  let connecting = false;
-  async function connect(now) {
-    if (destroyed || unavailable || ws || connecting) return;
-    if (retryTimer) {
-      if (!now) return;
-      clearTimeout(retryTimer);
-      retryTimer = 0;
-    }
-    connecting = true;
-    try {
-      await ensureSession();
-    } catch (err) {
-      connecting = false;
-      if (err.fatal) showUnavailable();
-      else retry();
-      return;
-    }
-    connecting = false;
-    if (destroyed || ws) return;
-    const sock = new WebSocket(WS_URL);
-    ws = sock;
-    sock.onopen = () => {
+  // the view's side of the socket: how to say hello, what a close means
+  const client = createClient({
+    url: WS_URL,
+    prepare: ensureSession,
+    hello() {
       const resume = {};
       if (conversation) resume[conversation] = 0;
       for (const conv in seen) resume[conv] = seen[conv];
-      sock.send(JSON.stringify({ type: "hello", token: session.token, resume }));
-      heartbeat();
-    };
-    sock.onmessage = (e) => {
-      clearTimeout(watchdog);
-      watchdog = 0;
-      let f;
-      try {
-        f = JSON.parse(e.data);
-      } catch (_) {
-        return;
-      }
-      if (f && typeof f === "object") onFrame(f);
-    };
-    sock.onclose = (e) => {
-      if (ws !== sock) return;
-      drop();
+      return { type: "hello", token: session.token, resume };
+    },
+    frame: onFrame,
+    closed(e) {
       if (e.code === 1008 && /token/.test(e.reason)) {
         session = null; // expired or from another server: start over as a new visitor
         store.del("session");
       }
-      retry();
-    };
-  }
-  const drop = () => {
-    const sock = ws;
-    ws = null;
-    ready = false;
-    clearTimeout(pingTimer);
-    clearTimeout(watchdog);
-    watchdog = 0;
-    if (sock) {
-      sock.onclose = sock.onmessage = sock.onopen = null;
-      try {
-        sock.close();
-      } catch (_) {
-        /* already closed */
-      }
-    }
-  };
-  const retry = () => {
-    if (destroyed || unavailable || retryTimer) return;
-    setStatus("reconnecting");
-    // the link policy: someone looking at the chat waits 5 s at most, a background tab 30 s
-    retryTimer = setTimeout(
-      () => {
-        retryTimer = 0;
-        connect();
-      },
-      linkPolicy.reconnectDelay(attempts++, isOpen && !D.hidden),
-    );
-  };
-  const heartbeat = () => {
-    clearTimeout(pingTimer);
-    pingTimer = setTimeout(() => {
-      if (!ws || ws.readyState !== 1) return;
-      ws.send('{"type":"ping"}');
-      // the first unanswered ping counts: a later one does not push the deadline back
-      watchdog =
-        watchdog ||
-        setTimeout(() => {
-          drop();
-          retry();
-        }, linkPolicy.deadAfter(heartbeatSeconds));
-      heartbeat();
-    }, linkPolicy.pingDelay(heartbeatSeconds));
-  };
+    },
+    refused: showUnavailable,
+    status: setStatus,
+    watched: () => isOpen && !D.hidden,
+    stopped: () => destroyed || unavailable,
+  });
+  const connect = (now) => client.connect(now);
   const reconnectNow = () => {
-    if (!D.hidden && !ws && session && session.token) connect(true);
+    if (!D.hidden && !client.open && session && session.token) connect(true);
   };
 
   // -- context, identity, attributes, events --------------------------------------------
@@ -841,7 +890,7 @@
   textarea.addEventListener("input", () => {
     grow();
     const now = Date.now();
-    if (ready && now - lastTyping > 3000 && textarea.value.trim()) {
+    if (client.ready && now - lastTyping > 3000 && textarea.value.trim()) {
       lastTyping = now;
       sendFrame({ type: "typing" });
     }
@@ -915,9 +964,7 @@
     },
     reset() {
       // sign-out on a shared computer: forget this visitor and start over
-      drop();
-      clearTimeout(retryTimer);
-      retryTimer = 0;
+      client.stop();
       for (const k of ["session", "outbox", "read", "profile", "conversation"]) store.del(k);
       session = conversation = null;
       outbox = [];
@@ -937,8 +984,7 @@
     },
     shutdown() {
       destroyed = true;
-      drop();
-      clearTimeout(retryTimer);
+      client.stop();
       cleanups.splice(0).forEach((fn) => fn());
       host.remove();
       delete W.Causette;

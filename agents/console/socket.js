@@ -30,6 +30,9 @@ export class AgentSocket {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/agent`;
     const ws = new WebSocket(url);
     this.ws = ws;
+    // a handshake that never completes is a dead link too
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => this._dead(ws), linkPolicy.deadAfter(this.heartbeat));
     ws.addEventListener("open", () => {
       ws.send(JSON.stringify({ type: "hello", token: this.token }));
       this._ping();
