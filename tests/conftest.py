@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 
 from tests.servers import ServerProcess, create_pg_database, drop_pg_database
 
 BACKENDS = ["sqlite", "postgres"]
+
+if TYPE_CHECKING:
+    from tests.inproc import App
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +81,20 @@ def own_server(
 def server(own_server: ServerProcess) -> ServerProcess:
     """The module's server (tests/chat shares one per session instead: its conftest)."""
     return own_server
+
+
+@pytest_asyncio.fixture(scope="module", params=BACKENDS, loop_scope="module")
+async def inproc(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[App]:
+    """The app in this process (tests/inproc.py), one per module and backend: for contract
+    tests of routes, whose modules run on the module's event loop
+    (``pytestmark = pytest.mark.asyncio(loop_scope="module")``)."""
+    from tests.inproc import inprocess_app
+
+    with new_database(request.param, tmp_path_factory.mktemp(f"app-{request.param}")) as url:
+        async with inprocess_app(url) as app:
+            yield app
 
 
 async def new_agent(

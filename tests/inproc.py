@@ -29,6 +29,8 @@ class App:
     """The running app: ``http`` is a client from 127.0.0.1; ``client(address)`` makes
     another, from another address (its own cookies)."""
 
+    base_url = ORIGIN  # what a browser of the console would call it
+
     def __init__(self, served: Any, database_url: str) -> None:
         self._served = served
         self.database_url = database_url

@@ -121,7 +121,10 @@ async def console_agent(
     server: ServerProcess, *, role: str = "relation", spaces: list[str], name: str = "Agent"
 ) -> ConsoleAgent:
     email = await insert_agent(server.database_url, role=role, spaces_=spaces, name=name)
-    agent = ConsoleAgent(server, httpx.AsyncClient(base_url=server.base_url), email, PASSWORD)
+    # a real server over the network, or the app in this process (tests/inproc.py)
+    http = server.client("127.0.0.1") if hasattr(server, "client") else None
+    http = http or httpx.AsyncClient(base_url=server.base_url)
+    agent = ConsoleAgent(server, http, email, PASSWORD)
     r = await agent.sign_in()
     assert r.status_code == 200, r.text
     return agent

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import new_agent
@@ -319,3 +320,21 @@ async def test_a_visitor_may_not_resolve(server: ServerProcess) -> None:
     )
     assert rows[0].status == "open"
     await visitor.close()
+
+
+async def test_a_visitor_gets_a_token_that_opens_a_socket(server: ServerProcess) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{server.base_url}/api/visitors", json={"space": "default"})
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) >= {"visitor_id", "token"}
+    rows = await fetch(
+        server.database_url,
+        "SELECT s.key FROM visitors v JOIN spaces s ON s.id = v.space_id WHERE v.id = :v",
+        v=body["visitor_id"],
+    )
+    assert [r.key for r in rows] == ["default"]
+    client = await ChatClient.connect(server.ws_url, "/ws/visitor", body["token"])
+    assert client.welcome["visitor_id"] == body["visitor_id"]
+    assert client.welcome["space"] == "default"
+    await client.close()

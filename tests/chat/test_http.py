@@ -1,4 +1,5 @@
-"""The HTTP edge of the core: POST /api/visitors and its refusals, /healthz and /readyz."""
+"""The HTTP edge of the core, in process on both backends: POST /api/visitors and its
+refusals, /healthz and /readyz. (The token opening a socket: test_exchange.py.)"""
 
 from __future__ import annotations
 
@@ -7,51 +8,37 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.inproc import App
 from tests.rows import fetch
-from tests.servers import ServerProcess
-from tests.wsclient import ChatClient
 
-pytestmark = pytest.mark.usefixtures("closing_clients")
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def post_visitor(server: ServerProcess, **kwargs: object) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
-        return await http.post(f"{server.base_url}/api/visitors", **kwargs)  # type: ignore[arg-type]
+@pytest.fixture(scope="module")
+def server(inproc: App) -> App:
+    return inproc
+
+
+async def post_visitor(server: App, **kwargs: object) -> httpx.Response:
+    return await server.http.post("/api/visitors", **kwargs)  # type: ignore[arg-type]
 
 
 def error_code(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])
 
 
-async def visitor_count(server: ServerProcess) -> int:
+async def visitor_count(server: App) -> int:
     return int((await fetch(server.database_url, "SELECT count(*) AS n FROM visitors"))[0].n)
 
 
-async def test_a_visitor_gets_a_token_that_opens_a_socket(server: ServerProcess) -> None:
-    response = await post_visitor(server, json={"space": "default"})
-    assert response.status_code == 201
-    body = response.json()
-    assert set(body) >= {"visitor_id", "token"}
-    rows = await fetch(
-        server.database_url,
-        "SELECT s.key FROM visitors v JOIN spaces s ON s.id = v.space_id WHERE v.id = :v",
-        v=body["visitor_id"],
-    )
-    assert [r.key for r in rows] == ["default"]
-    client = await ChatClient.connect(server.ws_url, "/ws/visitor", body["token"])
-    assert client.welcome["visitor_id"] == body["visitor_id"]
-    assert client.welcome["space"] == "default"
-    await client.close()
-
-
-async def test_unknown_space_is_404(server: ServerProcess) -> None:
+async def test_unknown_space_is_404(server: App) -> None:
     before = await visitor_count(server)
     response = await post_visitor(server, json={"space": "no-such-space"})
     assert (response.status_code, error_code(response)) == (404, "space_not_found")
     assert await visitor_count(server) == before
 
 
-async def test_bad_json_is_400(server: ServerProcess) -> None:
+async def test_bad_json_is_400(server: App) -> None:
     headers = {"content-type": "application/json"}
     for content in (b"{not json", b"[1, 2]", b'"default"', b"", b"\xff\xfe"):
         response = await post_visitor(server, content=content, headers=headers)
@@ -63,7 +50,7 @@ async def test_bad_json_is_400(server: ServerProcess) -> None:
         assert error_code(response) == "invalid_request"
 
 
-async def test_wrong_content_type_is_415(server: ServerProcess) -> None:
+async def test_wrong_content_type_is_415(server: App) -> None:
     for headers, content in (
         ({"content-type": "text/plain"}, b'{"space": "default"}'),
         ({"content-type": "application/x-www-form-urlencoded"}, b"space=default"),
@@ -73,7 +60,7 @@ async def test_wrong_content_type_is_415(server: ServerProcess) -> None:
         assert (response.status_code, error_code(response)) == (415, "unsupported_media_type")
 
 
-async def test_oversized_body_is_413(server: ServerProcess) -> None:
+async def test_oversized_body_is_413(server: App) -> None:
     before = await visitor_count(server)
     big = b'{"space": "default", "pad": "' + b"x" * (64 * 1024) + b'"}'
     response = await post_visitor(server, content=big, headers={"content-type": "application/json"})
@@ -92,17 +79,16 @@ async def test_oversized_body_is_413(server: ServerProcess) -> None:
     assert await visitor_count(server) == before
 
 
-async def test_another_sites_origin_is_refused(server: ServerProcess) -> None:
+async def test_another_sites_origin_is_refused(server: App) -> None:
     response = await post_visitor(
         server, json={"space": "default"}, headers={"origin": "https://evil.example"}
     )
     assert (response.status_code, error_code(response)) == (403, "origin_not_allowed")
 
 
-async def test_healthz_and_readyz(server: ServerProcess) -> None:
-    async with httpx.AsyncClient() as http:
-        health = await http.get(f"{server.base_url}/healthz")
-        ready = await http.get(f"{server.base_url}/readyz")
+async def test_healthz_and_readyz(server: App) -> None:
+    health = await server.http.get("/healthz")
+    ready = await server.http.get("/readyz")
     assert (health.status_code, health.json()["status"]) == (200, "ok")
     assert ready.status_code == 200
     assert ready.json()["database"] == "ok" and ready.json()["broker"] == "ok"
