@@ -281,7 +281,12 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
             frame = parse_client_frame(text, max_body_chars=max_body)
             # shielded: a socket that goes away mid-frame must not cancel a unit of work half
             # way (a transaction cut by cancellation can keep SQLite's write lock)
-            await asyncio.shield(_handle(ctx, conn, frame))
+            work = asyncio.ensure_future(_handle(ctx, conn, frame))
+            try:
+                await asyncio.shield(work)
+            except asyncio.CancelledError:
+                work.add_done_callback(_finished_after_close)
+                raise
         except FrameError as exc:
             ref = exc.ref or _ref(frame)
             conn.send_frame(_error(exc.code, exc.message, ref, retryable=exc.retryable))
@@ -304,6 +309,18 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
 
 async def _handle(ctx: AppContext, conn: Connection, frame: ClientFrame) -> None:
     await ctx.relay.handle(conn, frame)
+
+
+def _finished_after_close(work: asyncio.Future[None]) -> None:
+    """A frame's unit of work that outlived its socket: its answer has nowhere to go. A
+    refusal (a FrameError) or an outage is the client's or the database's; anything else is
+    a bug, logged once."""
+    if work.cancelled():
+        return
+    exc = work.exception()
+    if not isinstance(exc, Exception) or isinstance(exc, CausetteError) or _database_error(exc):
+        return
+    log.error("frame_failed_after_close", exc_info=exc)
 
 
 def _database_error(exc: Exception) -> bool:
