@@ -34,7 +34,6 @@ __all__ = ["OPS"]
 
 log = get_logger("causette.console")
 
-RoleName = Role
 Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_CHARS, max_length=1024)]
 Keys = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=100)]
 
@@ -42,7 +41,7 @@ Keys = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(m
 class NewAgent(Body):
     email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    role: RoleName
+    role: Role
     password: Password
     spaces: Annotated[Keys, Field(min_length=1)]
     max_chats: Annotated[int, Field(ge=0, le=100)] | None = None
@@ -50,7 +49,7 @@ class NewAgent(Body):
 
 class AgentChange(Body):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    role: RoleName | None = None
+    role: Role | None = None
     max_chats: Annotated[int, Field(ge=0, le=100)] | None = None
     spaces: Keys | None = None
 

@@ -34,7 +34,7 @@ from chat.middleware import (
 )
 from chat.origins import OriginPolicy
 from chat.presence import Presence
-from chat.ratelimit import Limits, MemoryLimiter, RedisLimiter
+from chat.ratelimit import LIMITS, Limits, MemoryLimiter, RedisLimiter
 from chat.relay import Relay
 from chat.responses import error_response
 from chat.settings import Settings, load_secret_key
@@ -77,13 +77,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             RedisLimiter(settings.redis_url, prefix=_redis_prefix(settings), secret=secret)
             if settings.redis_url
             else MemoryLimiter(),
-            {
-                "visitor_tokens": settings.limit_visitor_tokens,
-                "conversations_per_ip": settings.limit_conversations_per_ip,
-                "conversations_per_visitor": settings.limit_conversations_per_visitor,
-                "sign_ins": settings.limit_sign_ins,
-                "agent_email_taken": settings.limit_agent_email_taken,
-            },
+            {name: getattr(settings, f"limit_{name}") for name in LIMITS},
             enabled=settings.rate_limits == "on",
         )
         relay = Relay(store, hub, presence, limits)

@@ -92,8 +92,7 @@ class SocketLimits:
         return cls(TokenBucket(0, 1), TokenBucket(0, 1), TokenBucket(0, 1))
 
 
-_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600}
-_UNITS["hour"] = 3600
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([a-z]+)\s*(?:,\s*(\d+)\s*)?$")
 
 
@@ -228,7 +227,7 @@ class RedisLimiter:
         await self._redis.aclose()
 
 
-LIMITS = {  # name: what is counted (setting CAUSETTE_LIMIT_<NAME>)
+LIMITS = {  # name: what is counted; its rate is the setting CAUSETTE_LIMIT_<NAME>
     "visitor_tokens": "new visitor tokens (POST /api/visitors) per client address",
     "conversations_per_ip": "new conversations per client address",
     "conversations_per_visitor": "new conversations per visitor",
