@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import StringConstraints, model_validator
 
 from agents import annotation
+from agents.csat import rating_of
 from agents.inbox import VIEWS, Filters, Inbox
 from agents.rest import Body, Call, Op, Param
 from agents.routing import Router
@@ -115,6 +116,7 @@ async def get_conversation(call: Call) -> dict[str, Any]:
         "visitor": profile.public() if profile is not None else entry["visitor"],
         "messages": [wire(m.frame()) for m in history],
         "notes": await annotation.notes_of(ctx.db, me, conv_id),
+        "csat": await rating_of(ctx.db, conv_id),
         "reads": [
             {
                 "reader": {"kind": m.reader_kind, "id": m.reader_id},
@@ -147,7 +149,7 @@ async def unassign(call: Call) -> dict[str, Any]:
 
 async def resolve(call: Call) -> dict[str, Any]:
     conv = await call.ctx.store.resolve(call.me, call.path("conversation_id"))
-    call.ctx.relay.publish_state(conv)
+    await call.ctx.relay.resolved(conv)
     await _router(call).drain(conv.space_id)  # a seat came free
     return await _entry(call, conv.id)
 

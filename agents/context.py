@@ -1,10 +1,13 @@
-"""What the console adds to a running server: its sessions and its router, opened by the
-lifespan beside the core's AppContext and reaching every console handler as ``Call.console``."""
+"""What the console adds to a running server: its sessions, its router and its campaign
+feed, opened by the lifespan beside the core's AppContext and reaching every console handler
+as ``Call.console``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.campaigns.feed import CampaignFeed
+from agents.csat import CsatListener
 from agents.routing import Router
 from agents.session import Sessions
 from chat.context import AppContext
@@ -16,6 +19,7 @@ __all__ = ["ConsoleContext"]
 class ConsoleContext:
     sessions: Sessions
     router: Router
+    campaigns: CampaignFeed
 
     @classmethod
     def build(cls, ctx: AppContext, secret: str) -> ConsoleContext:
@@ -24,10 +28,16 @@ class ConsoleContext:
             ctx.db, ctx.store, ctx.relay, ctx.presence, grace=settings.agent_offline_grace_seconds
         )
         ctx.relay.listeners.append(router)  # routing listens to the relay, never the reverse
-        return cls(sessions=Sessions(secret, ttl=settings.session_ttl), router=router)
+        feed = CampaignFeed(ctx.db, ctx.hub, ctx.store)
+        ctx.relay.visitor_listeners += [feed, CsatListener(ctx.db, ctx.hub, goals=feed)]
+        return cls(
+            sessions=Sessions(secret, ttl=settings.session_ttl), router=router, campaigns=feed
+        )
 
     async def start(self) -> None:
         await self.router.start()
+        await self.campaigns.start()
 
     async def stop(self) -> None:
+        await self.campaigns.stop()
         await self.router.stop()

@@ -223,7 +223,11 @@ def _summary(row: Any, agent: AgentPrincipal, tags: list[str]) -> dict[str, Any]
             "author_kind": row.last_author_kind,
             "created_at": iso(row.last_at),
         }
+    campaign = None
+    if row.campaign_id is not None:
+        campaign = {"id": row.campaign_id, "phase": row.campaign_phase, "arm": row.campaign_arm}
     return {
+        "campaign": campaign,
         "id": row.id,
         "space": agent.spaces.get(row.space_id),
         "space_id": row.space_id,

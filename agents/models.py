@@ -1,7 +1,9 @@
-"""The console's tables: teams, notes, tags, read marks, canned responses.
+"""The console's tables: teams, notes, tags, canned responses, campaigns and their
+exposures, goals and conversions, CSAT ratings and transcript reviews.
 
 They share chat.models' metadata and naming convention; migrations/versions/0003_console.py
-creates them. Every row belongs to one space, directly or through its conversation.
+and 0005_campaigns.py create them. Every row belongs to one space, directly or through its
+conversation.
 """
 
 from __future__ import annotations
@@ -11,11 +13,20 @@ import sqlalchemy as sa
 from chat.models import BigId, Id, Timestamp, metadata
 
 __all__ = [
+    "campaign_phases",
+    "campaign_versions",
+    "campaigns",
     "canned_responses",
     "conversation_tags",
+    "conversions",
+    "csat_ratings",
+    "exposures",
+    "goal_events",
     "notes",
+    "review_tags",
     "team_members",
     "teams",
+    "transcript_reviews",
 ]
 
 teams = sa.Table(
@@ -76,4 +87,147 @@ canned_responses = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index("ix_canned_responses_space_id", "space_id"),
+)
+
+
+# -- campaigns and experiments (agents/campaigns) -------------------------------------------
+
+# the campaign as it is now; every change is also a row of campaign_versions, and every
+# change of what is shown or to whom (arms, holdout, rules) once launched starts a new phase
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("starts_at", Timestamp),
+    sa.Column("ends_at", Timestamp),
+    sa.Column("phase", sa.Integer, nullable=False, server_default="0"),  # 0: never launched
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("definition", sa.JSON, nullable=False),  # arms, holdout, rules, goals, caps
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint(
+        "status IN ('draft', 'scheduled', 'live', 'paused', 'ended')", name="status"
+    ),
+    sa.Index("ix_campaigns_space_id_status", "space_id", "status"),
+)
+
+campaign_versions = sa.Table(
+    "campaign_versions",
+    metadata,
+    sa.Column(
+        "campaign_id", Id, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("phase", sa.Integer, nullable=False),
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL")),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # create, update, launch, pause, kill
+    sa.Column("changes", sa.JSON, nullable=False),  # field -> [before, after]
+)
+
+# what each phase counted: results of a phase are read against its own arms and weights
+campaign_phases = sa.Table(
+    "campaign_phases",
+    metadata,
+    sa.Column(
+        "campaign_id", Id, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("phase", sa.Integer, primary_key=True),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("ended_at", Timestamp),
+    sa.Column("definition", sa.JSON, nullable=False),
+)
+
+# a visitor saw an invitation (or, in the holdout, would have): once per campaign and phase
+exposures = sa.Table(
+    "exposures",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("campaign_id", Id, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("phase", sa.Integer, nullable=False),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id"), nullable=False),
+    sa.Column("visitor_id", Id, sa.ForeignKey("visitors.id"), nullable=False),
+    sa.Column("arm", sa.String(32), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.UniqueConstraint("campaign_id", "phase", "visitor_id"),
+    sa.Index("ix_exposures_campaign_id_phase_arm", "campaign_id", "phase", "arm"),
+    sa.Index("ix_exposures_visitor_id", "visitor_id"),
+)
+
+# what the site told of the visitor that a campaign counts as a goal (Causette.track)
+goal_events = sa.Table(
+    "goal_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id"), nullable=False),
+    sa.Column("visitor_id", Id, sa.ForeignKey("visitors.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("props", sa.JSON),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_goal_events_visitor_id_at", "visitor_id", "at"),
+    sa.Index("ix_goal_events_space_id_at", "space_id", "at"),
+)
+
+# an exposed visitor reached goal number ``goal`` (0: the primary) within the window
+conversions = sa.Table(
+    "conversions",
+    metadata,
+    sa.Column(
+        "campaign_id", Id, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("phase", sa.Integer, primary_key=True),
+    sa.Column("visitor_id", Id, sa.ForeignKey("visitors.id"), primary_key=True),
+    sa.Column("goal", sa.Integer, primary_key=True),
+    sa.Column("arm", sa.String(32), nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_conversions_campaign_id_phase_goal_arm", "campaign_id", "phase", "goal", "arm"),
+)
+
+# one rating per conversation, attributed to the last agent who replied and to the arm
+csat_ratings = sa.Table(
+    "csat_ratings",
+    metadata,
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id"), nullable=False),
+    sa.Column("visitor_id", Id, sa.ForeignKey("visitors.id"), nullable=False),
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL")),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+    sa.Index("ix_csat_ratings_space_id_at", "space_id", "at"),
+)
+
+# blind review of transcripts: the space's review tags, and each reviewer's tags on one
+review_tags = sa.Table(
+    "review_tags",
+    metadata,
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag", sa.String(40), primary_key=True),
+)
+
+transcript_reviews = sa.Table(
+    "transcript_reviews",
+    metadata,
+    sa.Column(
+        "campaign_id", Id, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("tag", sa.String(40), primary_key=True),
+    sa.Column("reviewer_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL")),
+    sa.Column("at", Timestamp, nullable=False),
 )

@@ -45,6 +45,101 @@ def _list(key: str, item: str) -> dict[str, Any]:
     return _obj({key: {"type": "array", "items": _ref(item)}})
 
 
+_num = {"type": "number"}
+_nnum = {"type": ["number", "null"]}
+_pair = {"type": ["array", "null"], "items": _nnum, "minItems": 2, "maxItems": 2}
+_json = {"type": "object"}
+
+_CAMPAIGN = _obj(
+    {
+        "id": _str,
+        "space": _str,
+        "name": _str,
+        "status": {"type": "string", "enum": ["draft", "scheduled", "live", "paused", "ended"]},
+        "priority": _int,
+        "starts_at": {"type": ["string", "null"], "format": "date-time"},
+        "ends_at": {"type": ["string", "null"], "format": "date-time"},
+        "phase": {**_int, "description": "0 until launched; a new one per change once launched"},
+        "version": _int,
+        "arms": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "key": _str,
+                    "weight": _num,
+                    "message": _str,
+                    "buttons": {"type": "array", "items": _str},
+                    "sender": _nstr,
+                }
+            ),
+        },
+        "holdout": {**_num, "description": "the holdout's share of all visitors"},
+        "rules": {**_json, "description": "a rule tree: see docs/experiments.md"},
+        "goal": _json,
+        "secondary_goals": {"type": "array", "items": _json},
+        "caps": _json,
+        "created_at": _time,
+        "updated_at": _time,
+    }
+)
+
+CAMPAIGN_SCHEMAS: dict[str, Any] = {
+    "Campaign": _CAMPAIGN,
+    "CampaignList": _list("campaigns", "Campaign"),
+    "CampaignDetail": {
+        "allOf": [
+            _ref("Campaign"),
+            _obj(
+                {
+                    "versions": {
+                        "type": "array",
+                        "items": _obj(
+                            {
+                                "version": _int,
+                                "phase": _int,
+                                "agent_id": _nstr,
+                                "at": _time,
+                                "action": _str,
+                                "changes": _json,
+                            }
+                        ),
+                    },
+                    "phases": {"type": "array", "items": _json},
+                }
+            ),
+        ]
+    },
+    "CampaignResults": _obj(
+        {
+            "campaign_id": _str,
+            "phase": _int,
+            "control": {**_str, "description": "holdout, or the first arm without one"},
+            "arms": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "key": _str,
+                        "exposed": _int,
+                        "converted": _int,
+                        "rate": _nnum,
+                        "ci": _pair,
+                    }
+                ),
+            },
+            "lift": {"type": "array", "items": _json},
+            "srm": _obj(
+                {"p_value": _num, "warn": {"type": "boolean"}, "flag": {"type": "boolean"}},
+                ["p_value", "warn", "flag"],
+            ),
+            "method": _json,
+            "verdict": _obj({"code": _str, "text": _str}, ["code", "text"]),
+            "goals": {"type": "array", "items": _json},
+            "series": _json,
+        },
+        ["phase", "arms", "lift", "srm", "method", "verdict"],
+    ),
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": _obj({"code": _str, "message": _str})}),
     "Session": _obj(
@@ -118,6 +213,10 @@ SCHEMAS: dict[str, Any] = {
             },
             "created_at": _time,
             "updated_at": _time,
+            "campaign": {
+                "description": "the proactive campaign whose invitation the visitor answered",
+                "oneOf": [{"type": "null"}, _obj({"id": _str, "phase": _int, "arm": _str})],
+            },
         }
     ),
     "ConversationList": _list("conversations", "InboxEntry"),
@@ -164,8 +263,19 @@ SCHEMAS: dict[str, Any] = {
                     {"reader": _obj({"kind": _str, "id": _str}), "seq": _int, "at": _time}
                 ),
             },
+            "csat": {
+                "description": "the visitor's rating, once given",
+                "oneOf": [
+                    {"type": "null"},
+                    _obj(
+                        {"score": _int, "comment": _nstr, "at": _time, "agent_id": _nstr},
+                        ["score", "comment", "at"],
+                    ),
+                ],
+            },
         }
     ),
+    **CAMPAIGN_SCHEMAS,
 }
 
 

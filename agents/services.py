@@ -8,13 +8,21 @@ from importlib.metadata import PackageNotFoundError, version
 from starlette.routing import BaseRoute, Route
 
 from agents import api, canned, directory, signin, teams
+from agents.campaigns import rest as campaigns
 from agents.openapi import openapi_endpoint
 from agents.rest import Op, routes_of
 from agents.web import web_routes
 
 __all__ = ["OPS", "console_routes"]
 
-OPS: list[Op] = [*signin.OPS, *api.OPS, *directory.OPS, *teams.OPS, *canned.OPS]
+OPS: list[Op] = [
+    *signin.OPS,
+    *api.OPS,
+    *directory.OPS,
+    *teams.OPS,
+    *canned.OPS,
+    *campaigns.OPS,
+]
 
 
 def _version() -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "BadCredentials",
     "BadToken",
     "BodyTooLong",
+    "CampaignNotFound",
     "CausetteError",
     "ClientIdTaken",
     "Conflict",
@@ -133,6 +134,12 @@ class ConversationNotFound(FrameError):
     code = "conversation_not_found"
 
 
+class CampaignNotFound(FrameError):
+    """No such campaign in the visitor's space (or the caller's): the same answer either way."""
+
+    code = "campaign_not_found"
+
+
 class ClientIdTaken(FrameError):
     """This client_id belongs to another author's message: make a new one."""
 
@@ -228,6 +235,7 @@ _HTTP_STATUS: tuple[tuple[type[CausetteError], int], ...] = (
     (Conflict, 409),
     (InvalidRequest, 400),
     (ConversationNotFound, 404),
+    (CampaignNotFound, 404),
     (ConversationResolved, 409),
     (VisitorHasOpenConversation, 409),
     (NotAllowed, 403),

@@ -3,7 +3,8 @@
 An event is made by one of three constructors, each for one kind: ``Event.message`` (a
 stored message: a seq, delivered in order, once), ``Event.frame`` (any other server frame,
 passed on as it comes) and ``Event.control`` (for the server itself, never passed on: a
-``Rename`` or a ``CloseSockets``). The frame is serialized once, here, for every receiver.
+``Rename``, a ``CloseSockets`` or a ``Changed``). The frame is serialized once, here, for
+every receiver.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from chat.frames import ServerFrame, dump
 if TYPE_CHECKING:
     from chat.store import StoredMessage
 
-__all__ = ["CloseSockets", "Control", "Event", "Rename", "decode", "encode"]
+__all__ = ["Changed", "CloseSockets", "Control", "Event", "Rename", "decode", "encode"]
 
 _SEP = "\x1f"
 
@@ -39,7 +40,16 @@ class CloseSockets:
     below_version: int | None = None
 
 
-Control = Rename | CloseSockets
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """Something nodes keep in memory changed (``topic``, say campaigns, of the space
+    ``key``): each node that holds it reads it again from the store."""
+
+    topic: str
+    key: str
+
+
+Control = Rename | CloseSockets | Changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,8 @@ class Event:
     def control(cls, control: Control, *, origin: str = "") -> Event:
         if isinstance(control, Rename):
             text = json.dumps({"rename": control.name}, ensure_ascii=False)
+        elif isinstance(control, Changed):
+            text = json.dumps({"changed": control.topic, "key": control.key})
         else:
             text = json.dumps({"close": control.code, "below_version": control.below_version})
         return cls("control", "", 0, origin, "", text)
@@ -80,6 +92,9 @@ class Event:
         if isinstance(data, dict) and "rename" in data:
             name = data["rename"]
             return Rename(name if isinstance(name, str) else None)
+        if isinstance(data, dict) and isinstance(data.get("changed"), str):
+            key = data.get("key")
+            return Changed(data["changed"], key if isinstance(key, str) else "")
         if isinstance(data, dict) and isinstance(data.get("close"), int):
             below = data.get("below_version")
             return CloseSockets(data["close"], below if isinstance(below, int) else None)

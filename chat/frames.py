@@ -21,8 +21,11 @@ __all__ = [
     "Ack",
     "AgentWelcome",
     "Author",
+    "CampaignOffer",
+    "CampaignWithdrawn",
     "ConversationState",
     "ConversationSummary",
+    "CsatFrame",
     "ErrorFrame",
     "HistoryFrame",
     "MessageFrame",
@@ -202,6 +205,48 @@ class TagsFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignOffer:
+    """A live campaign, as this visitor is to see it: its arm (``message`` None for the
+    holdout, which shows nothing and reports that it would have), the rules the widget
+    evaluates, and the fatigue caps."""
+
+    type: ClassVar[str] = "campaign"
+    campaign_id: str
+    phase: int
+    arm: str
+    rules: dict[str, Any]
+    message: str | None
+    buttons: list[str]
+    sender: str | None
+    priority: int
+    caps: dict[str, Any]
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignWithdrawn:
+    """The campaign is paused, ended or killed: an invitation of it on screen goes away."""
+
+    type: ClassVar[str] = "campaign"
+    campaign_id: str
+    withdrawn: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CsatFrame:
+    """The rating of a resolved conversation: asked (``score`` None, answerable until
+    ``until``) or given (to every tab of the visitor, and to the agents of the space)."""
+
+    type: ClassVar[str] = "csat"
+    conversation_id: str
+    until: str
+    score: int | None
+    comment: str | None = None
+
+    omit_none: ClassVar[tuple[str, ...]] = ("comment",)
+
+
+@dataclass(frozen=True, slots=True)
 class Pong:
     type: ClassVar[str] = "pong"
 
@@ -231,6 +276,9 @@ ServerFrame = (
     | TrackFrame
     | NoteFrame
     | TagsFrame
+    | CampaignOffer
+    | CampaignWithdrawn
+    | CsatFrame
     | Pong
     | ErrorFrame
 )
@@ -287,6 +335,8 @@ def parse_server_frame(data: dict[str, Any]) -> ServerFrame:
     candidates = [c for c in _FRAME_TYPES if c.type == kind]  # type: ignore[attr-defined]
     if kind == "welcome":
         candidates = [VisitorWelcome if data.get("role") == "visitor" else AgentWelcome]
+    elif kind == "campaign":
+        candidates = [CampaignWithdrawn if "withdrawn" in data else CampaignOffer]
     if not candidates:
         raise ValueError(f"no server frame has type {kind!r}")
     return _build(candidates[0], {k: v for k, v in data.items() if k != "type"})

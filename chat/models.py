@@ -43,6 +43,9 @@ spaces = sa.Table(
     sa.Column("identity_secret", sa.String(64)),
     sa.Column("identity_mode", sa.String(16), nullable=False, server_default="off"),
     sa.Column("prechat", sa.String(16), nullable=False, server_default="none"),
+    # the space's clock (campaign hours, reports) and whether resolved chats ask for a rating
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("csat", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.CheckConstraint("identity_mode IN ('off', 'optional', 'enforce')", name="identity_mode"),
     sa.CheckConstraint("prechat IN ('none', 'name', 'name_email')", name="prechat"),
 )
@@ -116,6 +119,10 @@ conversations = sa.Table(
     sa.Column("assignee_id", Id),
     sa.Column("team_id", Id),
     sa.Column("assigned_at", Timestamp),
+    # the proactive invitation the visitor answered to open it (agents/campaigns)
+    sa.Column("campaign_id", Id),
+    sa.Column("campaign_phase", sa.Integer),
+    sa.Column("campaign_arm", sa.String(32)),
     sa.CheckConstraint("status IN ('open', 'resolved')", name="status"),
     sa.Index("ix_conversations_space_id_status", "space_id", "status"),
     sa.Index("ix_conversations_visitor_id", "visitor_id"),

@@ -16,9 +16,12 @@ __all__ = [
     "MAX_ATTRIBUTES",
     "PROTOCOL_VERSION",
     "Attributes",
+    "CampaignFrame",
     "ClientFrame",
     "Contact",
     "Context",
+    "Csat",
+    "Exposure",
     "Hello",
     "History",
     "Identify",
@@ -56,6 +59,8 @@ class MessageIn(_Frame):
     client_id: ClientId
     body: str
     conversation_id: ConversationId | None = None
+    # a visitor's first message in answer to a proactive invitation: the campaign it answers
+    campaign_id: ConversationId | None = None
 
 
 class Typing(_Frame):
@@ -163,11 +168,38 @@ class Track(_Frame):
     )
 
 
+class Exposure(_Frame):
+    """The widget showed a campaign's invitation (or, for the holdout, would have)."""
+
+    type: Literal["exposure"]
+    campaign_id: ConversationId
+    phase: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class Csat(_Frame):
+    """The visitor's rating of a resolved conversation, 1 to 5, with an optional comment."""
+
+    type: Literal["csat"]
+    conversation_id: ConversationId
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, StringConstraints(max_length=1000, pattern=_NO_NUL)] | None = None
+
+
 VisitorFrame = Context | Identify | Contact | Attributes | Track
+CampaignFrame = Exposure | Csat  # visitors only, handled by the relay's visitor listeners
 
 
 ClientFrame = (
-    Hello | MessageIn | Typing | Resolve | History | Ping | SetPresence | Read | VisitorFrame
+    Hello
+    | MessageIn
+    | Typing
+    | Resolve
+    | History
+    | Ping
+    | SetPresence
+    | Read
+    | VisitorFrame
+    | CampaignFrame
 )
 
 _FRAMES: dict[str, type[_Frame]] = {
@@ -176,6 +208,8 @@ _FRAMES: dict[str, type[_Frame]] = {
     "contact": Contact,
     "attributes": Attributes,
     "track": Track,
+    "exposure": Exposure,
+    "csat": Csat,
     "hello": Hello,
     "message": MessageIn,
     "typing": Typing,

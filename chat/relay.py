@@ -25,7 +25,9 @@ from chat.principals import (
 )
 from chat.profiles import Profiles, VisitorProfile
 from chat.protocol import (
+    CampaignFrame,
     ClientFrame,
+    Context,
     History,
     MessageIn,
     Ping,
@@ -41,7 +43,7 @@ from chat.ratelimit import Limits
 from chat.receipts import mark_read, read_frame
 from chat.store import Conversation, Store, StoredMessage, WouldOpen
 
-__all__ = ["MessageListener", "Relay"]
+__all__ = ["MessageListener", "Relay", "VisitorListener"]
 
 log = get_logger("causette.relay")
 
@@ -50,6 +52,36 @@ class MessageListener(Protocol):
     """Told of every new message once it is stored and published (routing, read marks)."""
 
     async def message_stored(self, principal: Principal, message: StoredMessage) -> None: ...
+
+
+class VisitorListener:
+    """Told what visitors do besides writing messages (campaigns and ratings, which live in
+    agents/, listen here). Every method does nothing unless overridden; none may block a
+    socket for long, and a listener's failure never fails the visitor's frame."""
+
+    async def joined(self, conn: Connection) -> None:
+        """A visitor's socket is welcomed: what it should know beyond its conversation."""
+
+    def left(self, conn: Connection) -> None:
+        """That socket is closed."""
+
+    async def frame(self, conn: Connection, frame: CampaignFrame) -> bool:
+        """A frame for the listeners (an exposure, a rating): True when this one took it."""
+        return False
+
+    async def tracked(self, visitor: VisitorPrincipal, frame: Track) -> None:
+        """The site told of something the visitor did."""
+
+    async def viewed(self, visitor: VisitorPrincipal, frame: Context) -> None:
+        """The visitor is on a page (after each hello and on every page change)."""
+
+    async def opened(
+        self, visitor: VisitorPrincipal, message: StoredMessage, campaign_id: str | None
+    ) -> None:
+        """The visitor's message opened a new conversation (in answer to ``campaign_id``)."""
+
+    async def resolved(self, conv: Conversation) -> None:
+        """An agent resolved a conversation."""
 
 
 def _channels(space_id: str, visitor_id: str) -> tuple[str, str]:
@@ -66,6 +98,7 @@ class Relay:
         self.limits = limits
         self.profiles = Profiles(store.db)
         self.listeners: list[MessageListener] = []
+        self.visitor_listeners: list[VisitorListener] = []
 
     async def handle(self, conn: Connection, frame: ClientFrame) -> None:
         if isinstance(frame, MessageIn):
@@ -91,6 +124,16 @@ class Relay:
             if not (limits.hints if isinstance(frame, Track) else limits.profile).take():
                 raise RateLimited()
             await self.visitor_update(conn, frame)
+        elif isinstance(frame, CampaignFrame):
+            if not isinstance(conn.principal, VisitorPrincipal):
+                raise NotAllowed("Only visitors send this frame.")
+            if not conn.limits.hints.take():
+                raise RateLimited()
+            for visitor_listener in self.visitor_listeners:
+                if await visitor_listener.frame(conn, frame):
+                    break
+            else:
+                raise NotAllowed("This server does not take that frame.")
         else:  # a second hello
             raise NotAllowed("Already signed in on this connection.")
 
@@ -127,6 +170,24 @@ class Relay:
                     await listener.message_stored(conn.principal, msg)
                 except Exception:  # the message is stored and acked: never fail the sender
                     log.exception("message_listener_failed")
+            if msg.seq == 1 and isinstance(principal, VisitorPrincipal):
+                await self._tell_visitor_listeners("opened", principal, msg, frame.campaign_id)
+
+    async def _tell_visitor_listeners(self, method: str, *args: object) -> None:
+        for listener in self.visitor_listeners:
+            try:
+                await getattr(listener, method)(*args)
+            except Exception:  # what the visitor did is done: a listener never undoes it
+                log.exception("visitor_listener_failed", hook=method)
+
+    async def joined(self, conn: Connection) -> None:
+        if isinstance(conn.principal, VisitorPrincipal):
+            await self._tell_visitor_listeners("joined", conn)
+
+    def left(self, conn: Connection) -> None:
+        if isinstance(conn.principal, VisitorPrincipal):
+            for listener in self.visitor_listeners:
+                listener.left(conn)
 
     async def _may_open(self, conn: Connection, ref: str) -> None:
         """New conversations are limited per visitor and per address: each queues work for
@@ -167,7 +228,12 @@ class Relay:
         if not isinstance(principal, AgentPrincipal):
             raise NotAllowed("Only agents resolve conversations.")
         conv = await self.store.resolve(principal, frame.conversation_id)
+        await self.resolved(conv)
+
+    async def resolved(self, conv: Conversation) -> None:
+        """Tell everyone a conversation is resolved (from a socket or from the console)."""
         self.publish_state(conv)
+        await self._tell_visitor_listeners("resolved", conv)
 
     def publish_state(self, conv: Conversation) -> None:
         event = Event.frame(conv.state(), conv.id)
@@ -199,13 +265,16 @@ class Relay:
         visitor = conn.principal
         if not isinstance(visitor, VisitorPrincipal):
             raise NotAllowed("Only visitors describe themselves.")
-        if isinstance(frame, Track):  # passed on live, not stored
+        if isinstance(frame, Track):  # passed on live; stored by listeners when it is a goal
             track = TrackFrame(
                 visitor.id, conn.last_written, frame.event, dict(frame.props), iso(utcnow())
             )
             event = Event.frame(track, conn.last_written or "", origin=conn.id)
             self.hub.publish((space_channel(visitor.space_id),), event)
+            await self._tell_visitor_listeners("tracked", visitor, frame)
             return
+        if isinstance(frame, Context):
+            await self._tell_visitor_listeners("viewed", visitor, frame)
         profile = await self.profiles.apply(visitor, frame, user_agent=conn.peer.user_agent)
         if profile is not None:
             if profile.name != visitor.name:  # this socket's next messages and typing say so,

@@ -95,6 +95,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
     try:
         async with ctx.hub.subscription(conn, principal.channels), _present(ctx, principal):
             await _welcome(ctx, websocket, conn, hello)
+            await ctx.relay.joined(conn)  # then what the listeners add (live campaigns...)
             pump = conn.start()
             receiver = asyncio.create_task(_receive(ctx, websocket, conn), name=f"recv-{conn.id}")
             # the token's lifetime is the socket's: past it, sign in (or get a token) again
@@ -124,6 +125,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         log.warning("ws_welcome_store_unavailable")
         close_code = CloseCode.TRY_AGAIN_LATER
     finally:
+        ctx.relay.left(conn)
         if websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close(code=close_code, reason=close_reason)

@@ -92,6 +92,15 @@ OWNERS = {
     "notes": "agents.annotation",
     "conversation_tags": "agents.annotation",
     "canned_responses": "agents.canned",
+    "campaigns": "agents.campaigns.store",
+    "campaign_versions": "agents.campaigns.store",
+    "campaign_phases": "agents.campaigns.store",
+    "exposures": "agents.campaigns.tracking",
+    "goal_events": "agents.campaigns.tracking",
+    "conversions": "agents.campaigns.tracking",
+    "csat_ratings": "agents.csat",
+    "review_tags": "agents.campaigns.reviews",
+    "transcript_reviews": "agents.campaigns.reviews",
 }
 HELPERS = {"chat.writer": "chat.store"}  # a module that writes on behalf of its owner
 

@@ -1,0 +1,2 @@
+"""Campaigns and experiments: proactive invitations, their targeting, assignment to arms,
+exposures, goals and honest statistics."""

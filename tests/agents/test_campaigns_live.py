@@ -1,0 +1,111 @@
+"""Campaigns on a real server: a launch reaches connected widgets, each visitor gets its own
+sticky arm, exposures and goals are counted once per visitor and phase, an invitation's
+answer carries its campaign, a kill withdraws it, and a socket that connects later gets the
+current set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.agents.consoleclient import ConsoleAgent, space_with_agents
+from tests.servers import ServerProcess
+from tests.wsclient import ChatClient, connect_visitor
+
+CAMPAIGN = {
+    "name": "Delivery nudge",
+    "arms": [
+        {"key": "a", "weight": 1, "message": "Questions about delivery?"},
+        {"key": "b", "weight": 1, "message": "Free delivery today!", "buttons": ["Tell me"]},
+    ],
+    "holdout": 0.1,
+    "rules": {"all": [{"url": "https://shop.example/promo/*"}]},
+    "goal": {"event": "checkout", "window_hours": 72},
+    "secondary_goals": [{"replied": True}],
+}
+
+
+async def _launched(marketing: ConsoleAgent, space: str, **extra: Any) -> dict[str, Any]:
+    created = await marketing.ok("POST", "/api/campaigns", {"space": space, **CAMPAIGN, **extra})
+    assert created["status"] == "draft" and created["phase"] == 0
+    live = await marketing.ok("POST", f"/api/campaigns/{created['id']}/launch")
+    assert live["status"] == "live" and live["phase"] == 1
+    return live
+
+
+async def _offer(visitor: ChatClient, campaign_id: str) -> dict[str, Any]:
+    return await visitor.expect("campaign", timeout=5, campaign_id=campaign_id)
+
+
+async def test_launch_reaches_open_widgets_and_later_ones(server: ServerProcess) -> None:
+    async with space_with_agents(server, "marketing") as (space, [marketing]):
+        early = await connect_visitor(server, space=space)
+        campaign = await _launched(marketing, space)
+        offer = await _offer(early, campaign["id"])
+        assert offer["phase"] == 1 and offer["rules"] == CAMPAIGN["rules"]
+        assert offer["arm"] in ("a", "b", "holdout")
+        assert (offer["message"] is None) == (offer["arm"] == "holdout")
+        late = await connect_visitor(server, space=space)
+        assert (await _offer(late, campaign["id"]))["phase"] == 1
+
+        # the same visitor, another tab: the same arm
+        tab = await connect_visitor(server, early.hello_token, space=space)
+        assert (await _offer(tab, campaign["id"]))["arm"] == offer["arm"]
+
+        await marketing.ok("POST", f"/api/campaigns/{campaign['id']}/kill")
+        for socket in (early, late, tab):
+            gone = await _offer(socket, campaign["id"])
+            assert gone == {"type": "campaign", "campaign_id": campaign["id"], "withdrawn": True}
+        again = await connect_visitor(server, space=space)
+        await again.send({"type": "ping"})
+        await again.expect("pong")
+        assert not [f for f in again.frames if f["type"] == "campaign"]
+        for socket in (early, late, tab, again):
+            await socket.close()
+
+
+async def test_exposure_goal_and_reply_are_counted(server: ServerProcess) -> None:
+    async with space_with_agents(server, "marketing") as (space, [marketing]):
+        campaign = await _launched(marketing, space, holdout=0)
+        visitor = await connect_visitor(server, space=space)
+        offer = await _offer(visitor, campaign["id"])
+        for _ in range(2):  # a second report changes nothing
+            await visitor.send({"type": "exposure", "campaign_id": campaign["id"], "phase": 1})
+        await visitor.send({"type": "track", "event": "checkout", "props": {"total": 42}})
+        await visitor.send(
+            {
+                "type": "message",
+                "client_id": "4f2b1d5e-0000-4000-8000-000000000001",
+                "body": "Tell me",
+                "campaign_id": campaign["id"],
+            }
+        )
+        ack = await visitor.expect("ack")
+        await visitor.send({"type": "ping"})
+        await visitor.expect("pong")
+        results = await marketing.ok("GET", f"/api/campaigns/{campaign['id']}/results")
+        arms = {a["key"]: a for a in results["arms"]}
+        assert arms[offer["arm"]]["exposed"] == 1
+        assert arms[offer["arm"]]["converted"] == 1
+        assert arms[offer["arm"]]["metrics"]["replied"]["converted"] == 1
+        assert sum(a["exposed"] for a in results["arms"]) == 1
+        detail = await marketing.ok("GET", f"/api/conversations/{ack['conversation_id']}")
+        assert detail["conversation"]["campaign"] == {
+            "id": campaign["id"],
+            "phase": 1,
+            "arm": offer["arm"],
+        }
+        await visitor.close()
+
+
+async def test_unknown_or_foreign_campaign_exposure_is_refused(server: ServerProcess) -> None:
+    async with (
+        space_with_agents(server, "marketing") as (space, [marketing]),
+        space_with_agents(server, "marketing") as (other, _),
+    ):
+        campaign = await _launched(marketing, space)
+        stranger = await connect_visitor(server, space=other)
+        await stranger.send({"type": "exposure", "campaign_id": campaign["id"], "phase": 1})
+        error = await stranger.expect("error")
+        assert error["code"] == "campaign_not_found"
+        assert not [f for f in stranger.frames if f["type"] == "campaign"]
+        await stranger.close()
