@@ -91,6 +91,10 @@ class Goal(_Part):
             url_matches(self.url, "")  # a pattern the matcher takes
         return self
 
+    def as_json(self) -> dict[str, Any]:
+        """The goal with its one kind and its window, nothing else."""
+        return self.model_dump(mode="json", exclude_none=True)
+
     @property
     def kind(self) -> str:
         return next(
@@ -150,4 +154,7 @@ class Definition(_Part):
         return self  # one arm and no holdout is a plain campaign: results show that arm alone
 
     def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        out = self.model_dump(mode="json")
+        out["goal"] = self.goal.as_json()
+        out["secondary_goals"] = [g.as_json() for g in self.secondary_goals]
+        return out

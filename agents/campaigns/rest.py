@@ -51,7 +51,7 @@ class NewCampaign(Body):
     space: str
     name: Name
     arms: Annotated[list[Arm], Field(min_length=1, max_length=10)]
-    holdout: float = 0.0
+    holdout: Annotated[float, Field(strict=True)] = 0.0
     rules: dict[str, Any] = Field(default_factory=lambda: {"all": []})
     goal: Goal
     secondary_goals: list[Goal] = Field(default_factory=list)
@@ -72,7 +72,7 @@ class CampaignChange(Body):
 
     name: Name | None = None
     arms: Annotated[list[Arm], Field(min_length=1, max_length=10)] | None = None
-    holdout: float | None = None
+    holdout: Annotated[float, Field(strict=True)] | None = None
     rules: dict[str, Any] | None = None
     goal: Goal | None = None
     secondary_goals: list[Goal] | None = None
@@ -129,8 +129,8 @@ async def create_campaign(call: Call) -> dict[str, Any]:
             "arms": [a.model_dump() for a in body.arms],
             "holdout": body.holdout,
             "rules": body.rules,
-            "goal": body.goal.model_dump(),
-            "secondary_goals": [g.model_dump() for g in body.secondary_goals],
+            "goal": body.goal.as_json(),
+            "secondary_goals": [g.as_json() for g in body.secondary_goals],
             "caps": body.caps.model_dump(),
         }
     )
@@ -181,8 +181,8 @@ async def update_campaign(call: Call) -> dict[str, Any]:
         "arms": lambda v: [a.model_dump() for a in v],
         "holdout": lambda v: v,
         "rules": lambda v: v,
-        "goal": lambda v: v.model_dump(),
-        "secondary_goals": lambda v: [g.model_dump() for g in v],
+        "goal": lambda v: v.as_json(),
+        "secondary_goals": lambda v: [g.as_json() for g in v],
         "caps": lambda v: v.model_dump(),
     }
     if any(f in given and getattr(body, f) is not None for f in parts):

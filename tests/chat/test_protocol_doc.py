@@ -56,6 +56,7 @@ def test_every_json_example_is_a_frame_or_an_error_envelope() -> None:
     assert {"VisitorWelcome", "AgentWelcome", "Ack", "MessageFrame", "HistoryFrame"} <= kinds
     assert {"ConversationState", "PresenceFrame", "ReadFrame", "TrackFrame", "Pong"} <= kinds
     assert {"Hello", "MessageIn", "Context", "Identify", "Attributes", "Track"} <= kinds
+    assert {"CampaignOffer", "CampaignWithdrawn", "CsatFrame", "Exposure", "Csat"} <= kinds
 
 
 def test_every_server_line_of_the_exchanges_is_an_error_frame() -> None:
