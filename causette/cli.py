@@ -269,6 +269,18 @@ def space_create(
     default=None,
     help="What the widget asks before the first message.",
 )
+@click.option(
+    "--time-zone",
+    default=None,
+    metavar="ZONE",
+    help="The space's IANA time zone (Europe/Paris): campaign dates and hours.",
+)
+@click.option(
+    "--csat",
+    type=click.Choice(["on", "off"]),
+    default=None,
+    help="Whether a resolved conversation asks the visitor for a 1-5 rating.",
+)
 def space_update(
     key: str,
     name: str | None,
@@ -276,8 +288,10 @@ def space_update(
     clear_origins: bool,
     identity_mode: str | None,
     prechat: str | None,
+    time_zone: str | None,
+    csat: str | None,
 ) -> None:
-    """Rename a space, replace its allowed origins or change its widget options."""
+    """Rename a space, replace its allowed origins or change its options."""
     from chat.spaces import update_space
 
     if clear_origins and origins:
@@ -294,6 +308,8 @@ def space_update(
             origins=new_origins,
             identity_mode=identity_mode,
             prechat=prechat,
+            time_zone=time_zone,
+            csat=None if csat is None else csat == "on",
         )
     )
     click.echo(f"space {info.key} updated; origins: {', '.join(info.origins) or '(own site only)'}")
@@ -310,6 +326,7 @@ def space_list() -> None:
         click.echo(
             f"{info.key}\t{info.name}\t{' '.join(info.origins)}"
             f"\tidentity={info.identity_mode}\tprechat={info.prechat}"
+            f"\ttime_zone={info.time_zone}\tcsat={'on' if info.csat else 'off'}"
         )
 
 

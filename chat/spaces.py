@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -48,6 +49,19 @@ class SpaceInfo:
     origins: tuple[str, ...]
     identity_mode: str = "off"
     prechat: str = "none"
+    time_zone: str = "UTC"
+    csat: bool = True
+
+
+def time_zone_name(value: str) -> str:
+    """An IANA time zone this machine knows (``Europe/Paris``), or a UsageError."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"Unknown time zone {value!r}: an IANA name such as Europe/Paris."
+        ) from None
+    return value
 
 
 def new_identity_secret() -> str:
@@ -115,12 +129,17 @@ async def update_space(
     origins: list[str] | None,
     identity_mode: str | None = None,
     prechat: str | None = None,
+    time_zone: str | None = None,
+    csat: bool | None = None,
 ) -> SpaceInfo:
-    """Rename a space, replace its origin allowlist, change its widget options."""
+    """Rename a space, replace its origin allowlist, change its widget options, its time
+    zone (campaign hours, reports) and whether resolved chats ask for a rating."""
     clean = _origins(origins) if origins is not None else None
-    options = {
+    options: dict[str, object | None] = {
         "identity_mode": _choice(identity_mode, IDENTITY_MODES, "identity mode"),
         "prechat": _choice(prechat, PRECHAT_FORMS, "pre-chat form"),
+        "time_zone": time_zone_name(time_zone) if time_zone is not None else None,
+        "csat": csat,
     }
     options = {k: v for k, v in options.items() if v is not None}
     async with db.write() as conn:
@@ -156,7 +175,14 @@ async def list_spaces(db: Database, key: str | None = None) -> list[SpaceInfo]:
         by_space.setdefault(o.space_id, []).append(o.origin)
     return [
         SpaceInfo(
-            r.id, r.key, r.name, tuple(sorted(by_space.get(r.id, []))), r.identity_mode, r.prechat
+            r.id,
+            r.key,
+            r.name,
+            tuple(sorted(by_space.get(r.id, []))),
+            r.identity_mode,
+            r.prechat,
+            r.time_zone,
+            bool(r.csat),
         )
         for r in rows
     ]
