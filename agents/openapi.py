@@ -84,6 +84,27 @@ _CAMPAIGN = _obj(
 )
 
 CAMPAIGN_SCHEMAS: dict[str, Any] = {
+    "ReviewTags": _obj({"space": _str, "tags": {"type": "array", "items": _str}}),
+    "TranscriptTags": _obj({"conversation_id": _str, "tags": {"type": "array", "items": _str}}),
+    "Transcripts": _obj(
+        {
+            "phase": _int,
+            "blind": {"type": "boolean"},
+            "review_tags": {"type": "array", "items": _str},
+            "transcripts": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "conversation_id": _str,
+                        "arm": {**_str, "description": "absent in blind review"},
+                        "messages": {"type": "array", "items": _ref("Message")},
+                        "tags": {"type": "array", "items": _str},
+                    },
+                    ["conversation_id", "messages", "tags"],
+                ),
+            },
+        }
+    ),
     "Campaign": _CAMPAIGN,
     "CampaignList": _list("campaigns", "Campaign"),
     "CampaignDetail": {

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
+from agents.campaigns import reviews
 from agents.campaigns.definition import Arm, Caps, Definition, Goal
 from agents.campaigns.feed import announce
 from agents.campaigns.results import campaign_results, results_csv, results_svg
@@ -21,6 +22,7 @@ from agents.rest import Body, Call, Op, Param
 from agents.teams import space_id_of
 from chat.clock import as_utc
 from chat.errors import InvalidRequest, NotAllowed
+from chat.frames import wire
 
 __all__ = ["OPS"]
 
@@ -228,9 +230,18 @@ def _phase(call: Call, campaign: Campaign) -> int:
     return int(raw)
 
 
+async def _results(call: Call, campaign: Campaign) -> dict[str, Any]:
+    phase = _phase(call, campaign)
+    results = await campaign_results(call.ctx.db, campaign, phase)
+    tagged = await reviews.arm_tag_counts(call.ctx.db, campaign, phase)
+    for arm in results["arms"]:
+        arm["reviews"] = tagged.get(arm["key"], {})
+    return results
+
+
 async def get_results(call: Call) -> Any:
     campaign = await _campaign(call)
-    results = await campaign_results(call.ctx.db, campaign, _phase(call, campaign))
+    results = await _results(call, campaign)
     if call.query("format") == "csv":
         name = f"campaign-{campaign.id[:8]}-phase-{results['phase']}.csv"
         return Response(
@@ -248,6 +259,77 @@ async def get_results_chart(call: Call) -> Response:
         raise InvalidRequest("chart: rate or lift")
     results = await campaign_results(call.ctx.db, campaign, _phase(call, campaign))
     return Response(results_svg(results, chart), media_type="image/svg+xml")
+
+
+# -- transcript review ----------------------------------------------------------------------
+
+
+class ReviewTags(Body):
+    tags: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=30)]
+
+
+def _space(call: Call) -> str:
+    _marketing(call)
+    key = call.query("space")
+    if not key:
+        raise InvalidRequest("space: a space's key is required")
+    return space_id_of(call.me, key)
+
+
+async def get_review_tags(call: Call) -> dict[str, Any]:
+    space_id = _space(call)
+    return {"space": call.me.spaces[space_id], "tags": await reviews.tags_of(call.ctx.db, space_id)}
+
+
+async def set_review_tags(call: Call) -> dict[str, Any]:
+    space_id = _space(call)
+    tags = await reviews.set_tags(call.ctx.db, space_id, call.body.tags)
+    return {"space": call.me.spaces[space_id], "tags": tags}
+
+
+async def list_transcripts(call: Call) -> dict[str, Any]:
+    """A sample of an arm's conversations, or (``blind``) of every arm mixed, arm hidden."""
+    campaign = await _campaign(call)
+    phase = _phase(call, campaign)
+    blind = call.query("blind", "false") in ("true", "1", "yes")
+    arm = None if blind else call.query("arm")
+    limit_text = call.query("limit", "20") or "20"
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        raise InvalidRequest("limit: 1 to 100")
+    picked = await reviews.sample(
+        call.ctx.db, campaign, phase, arm=arm, limit=int(limit_text), reviewer=call.me.id
+    )
+    tags = await reviews.transcript_tags(call.ctx.db, campaign.id, [cid for cid, _ in picked])
+    out = []
+    for conversation_id, arm_key in picked:
+        history = await call.ctx.store.messages_before(conversation_id, None, 200)
+        item: dict[str, Any] = {
+            "conversation_id": conversation_id,
+            "messages": [wire(m.frame()) for m in history],
+            "tags": tags.get(conversation_id, []),
+        }
+        if not blind:
+            item["arm"] = arm_key
+        out.append(item)
+    return {
+        "phase": phase,
+        "blind": blind,
+        "review_tags": await reviews.tags_of(call.ctx.db, campaign.space_id),
+        "transcripts": out,
+    }
+
+
+async def tag_transcript(call: Call) -> dict[str, Any]:
+    campaign = await _campaign(call)
+    tags = await reviews.review(
+        call.ctx.db,
+        campaign,
+        _phase(call, campaign),
+        call.path("conversation_id"),
+        call.me.id,
+        call.body.tags,
+    )
+    return {"conversation_id": call.path("conversation_id"), "tags": tags}
 
 
 _ID = "/api/campaigns/{campaign_id}"
@@ -330,6 +412,53 @@ OPS = [
         "campaigns",
         response="CampaignResults",
         query=(_PHASE, Param("format", "csv for the table as CSV")),
+        errors=(400, 403, 404),
+    ),
+    Op(
+        "GET",
+        "/api/review-tags",
+        get_review_tags,
+        "The space's transcript review tags",
+        "campaigns",
+        response="ReviewTags",
+        query=(Param("space", "A space's key"),),
+        errors=(400, 403, 404),
+    ),
+    Op(
+        "PUT",
+        "/api/review-tags",
+        set_review_tags,
+        "Replace the space's transcript review tags",
+        "campaigns",
+        body=ReviewTags,
+        response="ReviewTags",
+        query=(Param("space", "A space's key"),),
+        errors=(400, 403, 404),
+    ),
+    Op(
+        "GET",
+        f"{_ID}/transcripts",
+        list_transcripts,
+        "A sample of an arm's conversations, or of every arm blind (arm hidden)",
+        "campaigns",
+        response="Transcripts",
+        query=(
+            _PHASE,
+            Param("arm", "An arm's key"),
+            Param("blind", "true: every arm mixed, the arm hidden"),
+            Param("limit", "1 to 100 (20)", {"type": "integer"}),
+        ),
+        errors=(400, 403, 404),
+    ),
+    Op(
+        "PUT",
+        f"{_ID}/transcripts/{{conversation_id}}/tags",
+        tag_transcript,
+        "Tag one transcript of the campaign from the space's review tags",
+        "campaigns",
+        body=ReviewTags,
+        response="TranscriptTags",
+        query=(_PHASE,),
         errors=(400, 403, 404),
     ),
     Op(

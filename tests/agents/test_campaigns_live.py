@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.agents.consoleclient import ConsoleAgent, space_with_agents
+from tests.agents.consoleclient import ConsoleAgent, open_visitor, space_with_agents
 from tests.servers import ServerProcess
 from tests.wsclient import ChatClient, connect_visitor
 
@@ -109,3 +109,53 @@ async def test_unknown_or_foreign_campaign_exposure_is_refused(server: ServerPro
         assert error["code"] == "campaign_not_found"
         assert not [f for f in stranger.frames if f["type"] == "campaign"]
         await stranger.close()
+
+
+async def test_transcript_review_per_arm_and_blind(server: ServerProcess) -> None:
+    async with space_with_agents(server, "marketing") as (space, [marketing]):
+        campaign = await _launched(marketing, space, holdout=0)
+        cid = campaign["id"]
+        by_arm: dict[str, list[str]] = {"a": [], "b": []}
+        sockets = []
+        while min(len(v) for v in by_arm.values()) < 2:  # bounded: each arm is half of them
+            assert len(sockets) < 40
+            visitor = await connect_visitor(server, space=space)
+            sockets.append(visitor)
+            offer = await _offer(visitor, cid)
+            await visitor.send({"type": "exposure", "campaign_id": cid, "phase": 1})
+            ack = await visitor.say(f"Question from arm {offer['arm']}")
+            by_arm[offer["arm"]].append(ack["conversation_id"])
+        await marketing.ok(
+            "PUT", f"/api/review-tags?space={space}", {"tags": ["Helpful", "off-topic"]}
+        )
+        only_a = await marketing.ok("GET", f"/api/campaigns/{cid}/transcripts?arm=a")
+        assert {t["arm"] for t in only_a["transcripts"]} == {"a"}
+        assert {t["conversation_id"] for t in only_a["transcripts"]} == set(by_arm["a"])
+        assert only_a["transcripts"][0]["messages"][0]["body"] == "Question from arm a"
+
+        blind = await marketing.ok("GET", f"/api/campaigns/{cid}/transcripts?blind=true")
+        assert blind["blind"] is True and blind["review_tags"] == ["helpful", "off-topic"]
+        assert all("arm" not in t for t in blind["transcripts"])
+        seen = {t["conversation_id"] for t in blind["transcripts"]}
+        assert seen & set(by_arm["a"]) and seen & set(by_arm["b"])
+
+        target = by_arm["b"][0]
+        tagged = await marketing.ok(
+            "PUT", f"/api/campaigns/{cid}/transcripts/{target}/tags", {"tags": ["helpful"]}
+        )
+        assert tagged["tags"] == ["helpful"]
+        bad = await marketing.call(
+            "PUT", f"/api/campaigns/{cid}/transcripts/{target}/tags", {"tags": ["great"]}
+        )
+        assert bad.status_code == 400
+        outsider, outsider_conv = await open_visitor(server, space, "not from the campaign")
+        sockets.append(outsider)
+        r = await marketing.call(
+            "PUT", f"/api/campaigns/{cid}/transcripts/{outsider_conv}/tags", {"tags": ["helpful"]}
+        )
+        assert r.status_code == 404
+        results = await marketing.ok("GET", f"/api/campaigns/{cid}/results")
+        arms = {a["key"]: a for a in results["arms"]}
+        assert arms["b"]["reviews"] == {"helpful": 1} and arms["a"]["reviews"] == {}
+        for s in sockets:
+            await s.close()
