@@ -29,7 +29,7 @@ from chat.protocol import CampaignFrame, Csat
 from chat.relay import VisitorListener
 from chat.store import Conversation
 
-__all__ = ["ANSWERABLE", "CsatListener", "rating_of"]
+__all__ = ["ANSWERABLE", "CsatListener", "rating_of", "report"]
 
 log = get_logger("causette.csat")
 
@@ -180,3 +180,62 @@ class CsatListener(VisitorListener):
 
 def _until(resolved_at: datetime) -> datetime:
     return as_utc(resolved_at) + ANSWERABLE
+
+
+def _figures(scores: list[int | None]) -> dict[str, Any]:
+    """Asked (resolved with an agent's reply), rated, response rate, CSAT score (share of 4
+    and 5) and mean, of a group of conversations."""
+    rated = [s for s in scores if s is not None]
+    return {
+        "asked": len(scores),
+        "ratings": len(rated),
+        "response_rate": round(len(rated) / len(scores), 4) if scores else None,
+        "score": round(sum(s >= 4 for s in rated) / len(rated), 4) if rated else None,
+        "mean": round(sum(rated) / len(rated), 3) if rated else None,
+    }
+
+
+async def report(db: Database, space_id: str, since: datetime, until: datetime) -> dict[str, Any]:
+    """CSAT of the conversations of a space resolved in [since, until): overall, per agent
+    (the last agent who replied) and per team."""
+    last_agent = (
+        sa.select(messages.c.author_id)
+        .where(messages.c.conversation_id == conversations.c.id, messages.c.author_kind == "agent")
+        .order_by(messages.c.seq.desc())
+        .limit(1)
+        .correlate(conversations)
+        .scalar_subquery()
+    )
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    conversations.c.team_id,
+                    last_agent.label("agent_id"),
+                    csat_ratings.c.score,
+                )
+                .select_from(
+                    conversations.outerjoin(
+                        csat_ratings, csat_ratings.c.conversation_id == conversations.c.id
+                    )
+                )
+                .where(
+                    conversations.c.space_id == space_id,
+                    conversations.c.status == "resolved",
+                    conversations.c.resolved_at >= since,
+                    conversations.c.resolved_at < until,
+                )
+            )
+        ).all()
+    asked = [r for r in rows if r.agent_id is not None]
+    by_agent: dict[str, list[int | None]] = {}
+    by_team: dict[str, list[int | None]] = {}
+    for r in asked:
+        by_agent.setdefault(r.agent_id, []).append(r.score)
+        if r.team_id is not None:
+            by_team.setdefault(r.team_id, []).append(r.score)
+    return {
+        "overall": _figures([r.score for r in asked]),
+        "agents": {k: _figures(v) for k, v in by_agent.items()},
+        "teams": {k: _figures(v) for k, v in by_team.items()},
+    }

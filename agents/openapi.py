@@ -83,7 +83,32 @@ _CAMPAIGN = _obj(
     }
 )
 
+_CSAT_FIGURES = {
+    "asked": {**_int, "description": "resolved conversations in which an agent replied"},
+    "ratings": _int,
+    "response_rate": _nnum,
+    "score": {**_nnum, "description": "share of ratings of 4 or 5"},
+    "mean": _nnum,
+}
+
 CAMPAIGN_SCHEMAS: dict[str, Any] = {
+    "CsatReport": _obj(
+        {
+            "space": _str,
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "overall": _obj(_CSAT_FIGURES),
+            "agents": {
+                "type": "array",
+                "items": _obj({"agent_id": _str, "name": _nstr, **_CSAT_FIGURES}),
+            },
+            "teams": {
+                "type": "array",
+                "items": _obj({"team_id": _str, "name": _nstr, **_CSAT_FIGURES}),
+            },
+        },
+        ["space", "from", "to", "agents"],
+    ),
     "ReviewTags": _obj({"space": _str, "tags": {"type": "array", "items": _str}}),
     "TranscriptTags": _obj({"conversation_id": _str, "tags": {"type": "array", "items": _str}}),
     "Transcripts": _obj(

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from starlette.routing import BaseRoute, Route
 
-from agents import api, canned, directory, signin, teams
+from agents import api, canned, directory, satisfaction, signin, teams
 from agents.campaigns import rest as campaigns
 from agents.openapi import openapi_endpoint
 from agents.rest import Op, routes_of
@@ -22,6 +22,7 @@ OPS: list[Op] = [
     *teams.OPS,
     *canned.OPS,
     *campaigns.OPS,
+    *satisfaction.OPS,
 ]
 
 

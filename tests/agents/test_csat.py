@@ -27,7 +27,7 @@ async def _reply_and_resolve(agent_socket: ChatClient, conversation_id: str) -> 
 
 
 async def test_rating_is_asked_given_once_and_shown(server: ServerProcess) -> None:
-    async with space_with_agents(server, "relation") as (space, [agent]):
+    async with space_with_agents(server, "relation", "marketing") as (space, [agent, marketing]):
         socket = await agent.socket()
         visitor, conv = await open_visitor(server, space, "My slip is stuck")
         tab = await connect_visitor(server, visitor.hello_token, space=space)
@@ -52,6 +52,17 @@ async def test_rating_is_asked_given_once_and_shown(server: ServerProcess) -> No
         refused = await visitor.expect("error")
         assert refused["code"] == "not_allowed"
         assert (await agent.ok("GET", f"/api/conversations/{conv}"))["csat"]["score"] == 4
+
+        mine = await agent.ok("GET", f"/api/csat?space={space}")
+        assert "overall" not in mine  # a relation agent sees its own figures only
+        assert mine["agents"] == [
+            {"agent_id": agent.id, "name": "Relation 0", "asked": 1, "ratings": 1,
+             "response_rate": 1.0, "score": 1.0, "mean": 4.0}
+        ]  # fmt: skip
+        everyone = await marketing.ok("GET", f"/api/csat?space={space}")
+        assert everyone["overall"]["ratings"] == 1 and everyone["teams"] == []
+        bad = await marketing.call("GET", f"/api/csat?space={space}&from=yesterday")
+        assert bad.status_code == 400
 
         # a new page within the week is not asked again: it is answered
         later = await connect_visitor(server, visitor.hello_token, space=space)

@@ -1,0 +1,90 @@
+"""``GET /api/csat``: a space's CSAT over a range of days, overall, per agent (the last agent
+who replied) and per team, with the response rate (agents/csat.py counts them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from agents.csat import report
+from agents.models import teams
+from agents.rest import Call, Op, Param
+from agents.teams import space_id_of
+from chat.clock import utcnow
+from chat.errors import InvalidRequest
+from chat.models import agents
+
+__all__ = ["OPS"]
+
+
+def _day(call: Call, name: str, default: date) -> date:
+    raw = call.query(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name}: a date, YYYY-MM-DD") from None
+
+
+async def csat_report(call: Call) -> dict[str, Any]:
+    """A space's CSAT over a range of days (UTC, ``to`` included): admins and marketing see
+    every figure; a relation agent sees its own."""
+    key = call.query("space")
+    if not key:
+        raise InvalidRequest("space: a space's key is required")
+    space_id = space_id_of(call.me, key)
+    today = utcnow().date()
+    until = _day(call, "to", today)
+    since = _day(call, "from", until - timedelta(days=29))
+    if since > until or (until - since).days > 366:
+        raise InvalidRequest("from and to: from first, at most 366 days apart")
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    figures = await report(call.ctx.db, space_id, start, end)
+    async with call.ctx.db.read() as conn:
+        names = dict(
+            (await conn.execute(sa.select(agents.c.id, agents.c.name).where(
+                agents.c.id.in_(list(figures["agents"]))
+            ))).all()
+        )  # fmt: skip
+        team_names = dict(
+            (await conn.execute(sa.select(teams.c.id, teams.c.name).where(
+                teams.c.space_id == space_id
+            ))).all()
+        )  # fmt: skip
+    per_agent = [
+        {"agent_id": k, "name": names.get(k), **v} for k, v in sorted(figures["agents"].items())
+    ]
+    out: dict[str, Any] = {"space": key, "from": since.isoformat(), "to": until.isoformat()}
+    if call.me.role == "relation":
+        return {**out, "agents": [a for a in per_agent if a["agent_id"] == call.me.id]}
+    return {
+        **out,
+        "overall": figures["overall"],
+        "agents": per_agent,
+        "teams": [
+            {"team_id": k, "name": team_names.get(k), **v}
+            for k, v in sorted(figures["teams"].items())
+        ],
+    }
+
+
+OPS = [
+    Op(
+        "GET",
+        "/api/csat",
+        csat_report,
+        "CSAT of a space: overall, per agent and per team (a relation agent: its own)",
+        "csat",
+        response="CsatReport",
+        query=(
+            Param("space", "A space's key"),
+            Param("from", "First day, YYYY-MM-DD (UTC; default 29 days before to)"),
+            Param("to", "Last day, YYYY-MM-DD (UTC; default today)"),
+        ),
+        errors=(400, 404),
+    )
+]
