@@ -5,6 +5,7 @@ current set."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.agents.consoleclient import ConsoleAgent, open_visitor, space_with_agents
@@ -159,3 +160,51 @@ async def test_transcript_review_per_arm_and_blind(server: ServerProcess) -> Non
         assert arms["b"]["reviews"] == {"helpful": 1} and arms["a"]["reviews"] == {}
         for s in sockets:
             await s.close()
+
+
+async def test_holdout_exposures_count_like_any_arm(server: ServerProcess) -> None:
+    async with space_with_agents(server, "marketing") as (space, [marketing]):
+        campaign = await _launched(marketing, space, holdout=0.5)
+        cid = campaign["id"]
+        sockets, arms = [], []
+        while "holdout" not in arms or len(set(arms)) < 2:  # bounded below
+            assert len(sockets) < 40
+            visitor = await connect_visitor(server, space=space)
+            sockets.append(visitor)
+            offer = await _offer(visitor, cid)
+            arms.append(offer["arm"])
+            await visitor.send({"type": "exposure", "campaign_id": cid, "phase": 1})
+        for s in sockets:
+            await s.send({"type": "ping"})
+            await s.expect("pong")
+        results = await marketing.ok("GET", f"/api/campaigns/{cid}/results")
+        counted = {a["key"]: a["exposed"] for a in results["arms"]}
+        assert counted == {k: arms.count(k) for k in ("holdout", "a", "b")}
+        assert results["control"] == "holdout"
+        for s in sockets:
+            await s.close()
+
+
+async def test_start_and_end_times_are_kept_by_the_clock(server: ServerProcess) -> None:
+    async with space_with_agents(server, "marketing") as (space, [marketing]):
+        now = datetime.now(UTC)
+        created = await marketing.ok(
+            "POST",
+            "/api/campaigns",
+            {
+                "space": space,
+                **CAMPAIGN,
+                "starts_at": (now + timedelta(seconds=2)).isoformat(),
+                "ends_at": (now + timedelta(seconds=4)).isoformat(),
+            },
+        )
+        launched = await marketing.ok("POST", f"/api/campaigns/{created['id']}/launch")
+        assert launched["status"] == "scheduled"
+        visitor = await connect_visitor(server, space=space)
+        offer = await visitor.expect("campaign", timeout=6, campaign_id=created["id"])
+        assert offer["phase"] == 1 and datetime.now(UTC) >= now + timedelta(seconds=2)
+        gone = await visitor.expect("campaign", timeout=6, campaign_id=created["id"])
+        assert gone["withdrawn"] is True and datetime.now(UTC) >= now + timedelta(seconds=4)
+        detail = await marketing.ok("GET", f"/api/campaigns/{created['id']}")
+        assert detail["status"] == "ended"
+        await visitor.close()
