@@ -91,6 +91,92 @@ _CSAT_FIGURES = {
     "mean": _nnum,
 }
 
+# what analyse() gives for 97 of 1,210 (holdout, 10 %), 502 of 5,410 (a) and 611 of 5,380 (b):
+# tests/agents/test_campaigns_api.py computes it again
+RESULTS_EXAMPLE: dict[str, Any] = {
+    "campaign_id": "3f0c3c9e-7d0b-4a47-9a57-2b9c1c5b8e11",
+    "phase": 1,
+    "control": "holdout",
+    "arms": [
+        {
+            "key": "holdout",
+            "exposed": 1210,
+            "converted": 97,
+            "rate": 0.080165,
+            "ci": [0.06616, 0.096828],
+            "metrics": {
+                "event checkout": {"converted": 97, "rate": 0.080165, "ci": [0.06616, 0.096828]}
+            },
+        },
+        {
+            "key": "a",
+            "exposed": 5410,
+            "converted": 502,
+            "rate": 0.092791,
+            "ci": [0.085346, 0.100814],
+            "metrics": {
+                "event checkout": {"converted": 502, "rate": 0.092791, "ci": [0.085346, 0.100814]}
+            },
+        },
+        {
+            "key": "b",
+            "exposed": 5380,
+            "converted": 611,
+            "rate": 0.113569,
+            "ci": [0.105365, 0.122324],
+            "metrics": {
+                "event checkout": {"converted": 611, "rate": 0.113569, "ci": [0.105365, 0.122324]}
+            },
+        },
+    ],
+    "lift": [
+        {
+            "arm": "a",
+            "metric": "event checkout",
+            "control": "holdout",
+            "absolute": 0.012626,
+            "absolute_ci": [-0.005624, 0.028766],
+            "relative": 0.157498,
+            "relative_ci": [-0.060112, 0.42549],
+            "sequential_ci": [-0.013957, 0.039209],
+            "p_value": 1.0,
+            "p_adjusted": 1.0,
+            "significant": False,
+        },
+        {
+            "arm": "b",
+            "metric": "event checkout",
+            "control": "holdout",
+            "absolute": 0.033403,
+            "absolute_ci": [0.014831, 0.04992],
+            "relative": 0.416683,
+            "relative_ci": [0.154164, 0.738912],
+            "sequential_ci": [0.00628, 0.060527],
+            "p_value": 0.005665,
+            "p_adjusted": 0.01133,
+            "significant": True,
+        },
+    ],
+    "srm": {"chi2": 0.1759, "dof": 2, "p_value": 0.9158, "warn": False, "flag": False},
+    "verdict": {
+        "code": "better",
+        "arm": "b",
+        "text": "b is better than holdout: +3.3 points (95 % always-valid interval +0.6 to +6.1).",
+        "warn": None,
+    },
+    "method": {
+        "rate_interval": "Wilson score, 95 %",
+        "lift_interval": "Newcombe hybrid score",
+        "relative_interval": "log risk ratio, delta method (Katz)",
+        "sequential": (
+            "asymptotic confidence sequence (Waudby-Smith et al. 2023), N* = 5000, alpha = 0.05"
+        ),
+        "srm": "Pearson chi-square, warn p < 0.01, flag p < 0.001",
+        "multiple_comparisons": "Benjamini-Hochberg across arms x metrics",
+        "minimum": "100 exposed and 25 conversions per arm",
+    },
+}
+
 CAMPAIGN_SCHEMAS: dict[str, Any] = {
     "CsatReport": _obj(
         {
@@ -183,7 +269,8 @@ CAMPAIGN_SCHEMAS: dict[str, Any] = {
             "series": _json,
         },
         ["phase", "arms", "lift", "srm", "method", "verdict"],
-    ),
+    )
+    | {"examples": [RESULTS_EXAMPLE]},
 }
 
 SCHEMAS: dict[str, Any] = {
