@@ -83,6 +83,11 @@ class VisitorListener:
     async def resolved(self, conv: Conversation) -> None:
         """An agent resolved a conversation."""
 
+    async def wants_every_visitor(self, space_id: str) -> bool:
+        """Whether every visitor of the space should hold a socket, even one that never
+        wrote (a live campaign is for them); the widget asks through the space's status."""
+        return False
+
 
 def _channels(space_id: str, visitor_id: str) -> tuple[str, str]:
     return (visitor_channel(visitor_id), space_channel(space_id))
@@ -183,6 +188,15 @@ class Relay:
     async def joined(self, conn: Connection) -> None:
         if isinstance(conn.principal, VisitorPrincipal):
             await self._tell_visitor_listeners("joined", conn)
+
+    async def wants_every_visitor(self, space_id: str) -> bool:
+        for listener in self.visitor_listeners:
+            try:
+                if await listener.wants_every_visitor(space_id):
+                    return True
+            except Exception:  # the status answers anyway, without this
+                log.exception("visitor_listener_failed", hook="wants_every_visitor")
+        return False
 
     def left(self, conn: Connection) -> None:
         if isinstance(conn.principal, VisitorPrincipal):

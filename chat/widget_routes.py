@@ -130,7 +130,8 @@ class DemoPage:
 
 
 async def space_status(request: Request) -> JSONResponse:
-    """Whether an agent of the space is online, and which forms the widget shows."""
+    """Whether an agent of the space is online, which forms the widget shows, and whether a
+    campaign is live."""
     ctx = ctx_of(request)
     key = request.path_params["key"]
     refused = await refuse_foreign_site(request, key)
@@ -144,6 +145,8 @@ async def space_status(request: Request) -> JSONResponse:
             "agents_online": ctx.presence.space_has_online_agent(options.space_id),
             "prechat": options.prechat,
             "identity_mode": options.identity_mode,
+            # a live campaign: the widget connects for it, even for a visitor who never wrote
+            "campaigns": await ctx.relay.wants_every_visitor(options.space_id),
         },
         headers={"cache-control": "no-store"},
     )

@@ -46,6 +46,7 @@ log = get_logger("causette.campaigns")
 CHANNEL = "campaigns"
 TOPIC = "campaigns"
 KEEP_ENDED = timedelta(days=90)  # an ended campaign's goals still count within their window
+STATUS_TTL = 5.0  # seconds the space status's "campaigns" is read from memory
 
 
 def announce(hub: Hub, space_id: str) -> None:
@@ -84,6 +85,7 @@ class CampaignFeed(VisitorListener):
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._live_spaces: dict[str, tuple[float, bool]] = {}  # space -> (until, answer)
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -114,7 +116,10 @@ class CampaignFeed(VisitorListener):
 
     def offer(self, event: Event) -> None:
         control = event.control_value()
-        if isinstance(control, Changed) and control.topic == TOPIC and control.key in self._spaces:
+        if not isinstance(control, Changed) or control.topic != TOPIC:
+            return
+        self._live_spaces.pop(control.key, None)
+        if control.key in self._spaces:
             self._dirty.add(control.key)
             self._wake.set()
 
@@ -205,6 +210,23 @@ class CampaignFeed(VisitorListener):
         for campaign in self._active(space, utcnow()).values():
             if campaign.id in space.offered:  # what the others have; a newer one is pushed soon
                 conn.send_frame(self._offer(principal, campaign, space))
+
+    async def wants_every_visitor(self, space_id: str) -> bool:
+        """A campaign of the space is live now (read at most every few seconds per space)."""
+        space = self._spaces.get(space_id)
+        now = utcnow()
+        if space is not None:
+            return bool(self._active(space, now))
+        clock = asyncio.get_running_loop().time()
+        cached = self._live_spaces.get(space_id)
+        if cached is not None and cached[0] > clock:
+            return cached[1]
+        found = await self.campaigns.of_space(space_id, statuses=("scheduled", "live"))
+        answer = any(c.active(now) for c in found)
+        if len(self._live_spaces) > 10_000:
+            self._live_spaces.clear()
+        self._live_spaces[space_id] = (clock + STATUS_TTL, answer)
+        return answer
 
     def left(self, conn: Connection) -> None:
         principal = conn.principal

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from tests.agents.consoleclient import ConsoleAgent, open_visitor, space_with_agents
 from tests.servers import ServerProcess
 from tests.wsclient import ChatClient, connect_visitor
@@ -37,11 +39,21 @@ async def _offer(visitor: ChatClient, campaign_id: str) -> dict[str, Any]:
     return await visitor.expect("campaign", timeout=5, campaign_id=campaign_id)
 
 
+async def _status_says_campaigns(server: ServerProcess, space: str) -> bool:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        r = await http.get(f"/api/spaces/{space}/status")
+        r.raise_for_status()
+        return bool(r.json()["campaigns"])
+
+
 async def test_launch_reaches_open_widgets_and_later_ones(server: ServerProcess) -> None:
     async with space_with_agents(server, "marketing") as (space, [marketing]):
         early = await connect_visitor(server, space=space)
+        assert await _status_says_campaigns(server, space) is False
         campaign = await _launched(marketing, space)
         offer = await _offer(early, campaign["id"])
+        # a widget of a visitor who never wrote learns from the status that it should connect
+        assert await _status_says_campaigns(server, space) is True
         assert offer["phase"] == 1 and offer["rules"] == CAMPAIGN["rules"]
         assert offer["arm"] in ("a", "b", "holdout")
         assert (offer["message"] is None) == (offer["arm"] == "holdout")
@@ -56,6 +68,7 @@ async def test_launch_reaches_open_widgets_and_later_ones(server: ServerProcess)
         for socket in (early, late, tab):
             gone = await _offer(socket, campaign["id"])
             assert gone == {"type": "campaign", "campaign_id": campaign["id"], "withdrawn": True}
+        assert await _status_says_campaigns(server, space) is False
         again = await connect_visitor(server, space=space)
         await again.send({"type": "ping"})
         await again.expect("pong")

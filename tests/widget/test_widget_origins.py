@@ -85,6 +85,7 @@ async def test_status_endpoint_and_preflight(server: ServerProcess) -> None:
             "agents_online": False,
             "prechat": "name_email",
             "identity_mode": "enforce",
+            "campaigns": False,
         }
         assert status.headers["access-control-allow-origin"] == SHOP
         assert "secret" not in status.text
