@@ -3,8 +3,9 @@
  * constructable stylesheet (so a host page with CSP style-src 'self' is fine); the only global
  * is window.Causette. Protocol v1: see docs/protocol.md.
  * One file in parts, each using only those above it: configuration and strings, storage, the
- * link policy and the protocol client (the only code that touches the WebSocket), the view
- * (DOM, rendering, messages, forms), the public API, the look. */
+ * campaign rules (pure functions), the link policy and the protocol client (the only code that
+ * touches the WebSocket), the view (DOM, rendering, messages, forms), campaigns and ratings,
+ * the public API, the look. */
 (() => {
   "use strict";
   const W = window;
@@ -56,6 +57,13 @@
       required: "Please fill in this field.",
       badEmail: "Please enter a valid email address.",
       unread: "{n} unread",
+      invite: "Invitation to chat",
+      dismiss: "Close the invitation",
+      rate: "How would you rate this conversation?",
+      score: "{n} out of 5",
+      comment: "Comment (optional)",
+      rated: "Thank you for your feedback!",
+      noRating: "Close the rating",
     },
     fr: {
       launcher: "Discuter avec nous",
@@ -88,40 +96,52 @@
       required: "Ce champ est obligatoire.",
       badEmail: "Saisissez une adresse e-mail valide.",
       unread: "{n} non lus",
+      invite: "Invitation à discuter",
+      dismiss: "Fermer l'invitation",
+      rate: "Comment évalueriez-vous cette conversation ?",
+      score: "{n} sur 5",
+      comment: "Commentaire (facultatif)",
+      rated: "Merci pour votre avis !",
+      noRating: "Fermer l'évaluation",
     },
   }[lang];
   const t = (key, vars) => T[key].replace(/\{(\w+)\}/g, (_, k) => (vars && vars[k]) || "");
   // the same line as pieces to append, each {var} as given: user text in its <bdi>
   const tNodes = (key, vars) => T[key].split(/\{(\w+)\}/).map((piece, i) => (i % 2 ? vars[piece] || "" : piece));
 
-  // -- storage: per chat server and space, shared by the site's tabs ------------------------
-  const memory = {};
-  const store = {
-    get(key) {
-      try {
-        const raw = localStorage.getItem(PREFIX + key);
-        return raw ? JSON.parse(raw) : null;
-      } catch (_) {
-        return memory[key] ?? null;
-      }
-    },
-    set(key, value) {
-      memory[key] = value;
-      try {
-        localStorage.setItem(PREFIX + key, JSON.stringify(value));
-      } catch (_) {
-        /* storage full or blocked: memory only */
-      }
-    },
-    del(key) {
-      delete memory[key];
-      try {
-        localStorage.removeItem(PREFIX + key);
-      } catch (_) {
-        /* blocked */
-      }
-    },
+  // -- storage: per chat server and space, shared by the site's tabs (localStorage) or this
+  // tab's session (sessionStorage) ----------------------------------------------------------
+  const makeStore = (area) => {
+    const memory = {};
+    return {
+      get(key) {
+        try {
+          const raw = W[area].getItem(PREFIX + key);
+          return raw ? JSON.parse(raw) : null;
+        } catch (_) {
+          return memory[key] ?? null;
+        }
+      },
+      set(key, value) {
+        memory[key] = value;
+        try {
+          W[area].setItem(PREFIX + key, JSON.stringify(value));
+        } catch (_) {
+          /* storage full or blocked: memory only */
+        }
+      },
+      del(key) {
+        delete memory[key];
+        try {
+          W[area].removeItem(PREFIX + key);
+        } catch (_) {
+          /* blocked */
+        }
+      },
+    };
   };
+  const store = makeStore("localStorage");
+  const tabStore = makeStore("sessionStorage");
 
   const uuid = () => {
     if (crypto.randomUUID) return crypto.randomUUID();
@@ -131,6 +151,124 @@
     const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   };
+  // -- campaign rules: begin
+  // A campaign's targeting as agents/campaigns/rules.py defines it, in pure functions:
+  // evaluateRule(rule, facts) and urlMatches(pattern, url) (tests/widget/rules_cases.json
+  // holds the cases both must agree on).
+  const RULE_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+  const listed = (v) => (Array.isArray(v) ? v : [v]);
+  const own = (obj, key) => (obj && Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined);
+  // "*" is any run of characters, anchored at both ends: each literal piece at its first
+  // place, which is right for stars alone, so no backtracking
+  const glob = (pattern, text) => {
+    const pieces = pattern.split("*");
+    if (pieces.length === 1) return pattern === text;
+    const head = pieces[0];
+    const tail = pieces[pieces.length - 1];
+    const end = text.length - tail.length;
+    if (end < head.length || !text.startsWith(head) || !text.endsWith(tail)) return false;
+    let at = head.length;
+    for (const piece of pieces.slice(1, -1)) {
+      const found = text.indexOf(piece, at);
+      if (found < 0 || found + piece.length > end) return false;
+      at = found + piece.length;
+    }
+    return true;
+  };
+  // [scheme://host in lower case, path, "?query" or ""], the fragment dropped
+  const urlParts = (url, bare) => {
+    url = url.split("#")[0];
+    const q = url.indexOf("?");
+    const rest = q < 0 ? url : url.slice(0, q);
+    const scheme = rest.indexOf("://");
+    const slash = rest.indexOf("/", scheme < 0 ? 0 : scheme + 3);
+    return [
+      (slash < 0 ? rest : rest.slice(0, slash)).toLowerCase(),
+      slash >= 0 ? rest.slice(slash) : scheme >= 0 ? bare : "",
+      q < 0 ? "" : url.slice(q),
+    ];
+  };
+  const urlMatches = (pattern, url) => {
+    const [origin, path, query] = urlParts(String(url || ""), "/");
+    const relative = pattern.startsWith("/");
+    const target = relative ? pattern.split("#")[0] : urlParts(pattern, "").join("");
+    const subject = relative ? path : origin + path;
+    return glob(target, pattern.includes("?") ? subject + query : subject);
+  };
+  // the date, day (0: Sunday) and minute of the day in a time zone (an unknown one: UTC)
+  const localTime = (now, timeZone) => {
+    const opts = { weekday: "short", year: "numeric", month: "2-digit", day: "2-digit", hourCycle: "h23" };
+    opts.hour = opts.minute = "2-digit";
+    let format;
+    try {
+      format = new Intl.DateTimeFormat("en-US", { ...opts, timeZone: timeZone || "UTC" });
+    } catch (_) {
+      format = new Intl.DateTimeFormat("en-US", { ...opts, timeZone: "UTC" });
+    }
+    const p = {};
+    for (const part of format.formatToParts(new Date(now))) p[part.type] = part.value;
+    const day = RULE_DAYS.indexOf(p.weekday.toLowerCase());
+    return { date: `${p.year}-${p.month}-${p.day}`, day, minute: p.hour * 60 + +p.minute };
+  };
+  const minutes = (hhmm) => hhmm.slice(0, 2) * 60 + +hhmm.slice(3);
+  const RULE_TESTS = {
+    all: (v, f) => v.every((r) => evaluateRule(r, f)),
+    any: (v, f) => v.some((r) => evaluateRule(r, f)),
+    not: (v, f) => !evaluateRule(v, f),
+    url: (v, f) => listed(v).some((p) => urlMatches(p, f.url)),
+    referrer: (v, f) => listed(v).some((p) => urlMatches(p, f.referrer)),
+    param: (v, f, r) => {
+      const x = own(f.params, v);
+      return x != null && ("equals" in r ? x === r.equals : !("in" in r) || r.in.includes(x));
+    },
+    time_on_page: (v, f) => f.time_on_page >= v,
+    time_on_site: (v, f) => f.time_on_site >= v,
+    scroll: (v, f) => f.scroll >= v,
+    exit_intent: (v, f) => f.exit_intent === true,
+    pages_viewed: (v, f) => f.pages_viewed >= v,
+    visitor: (v, f) => !!f.returning === (v === "returning"),
+    language: (v, f) => {
+      const mine = String(f.language || "").toLowerCase();
+      return listed(v).some((tag) => [mine, mine.split("-")[0]].includes(tag.toLowerCase()));
+    },
+    device: (v, f) => listed(v).includes(f.device),
+    attribute: (v, f, r) => {
+      const x = own(f.attributes, v);
+      if (x == null) return false;
+      if ("equals" in r) return x === r.equals;
+      if ("not_equals" in r) return x !== r.not_equals;
+      if ("in" in r) return r.in.includes(x);
+      if ("contains" in r) return typeof x === "string" && x.includes(r.contains);
+      const n = typeof x === "number";
+      if ("gt" in r) return n && x > r.gt;
+      if ("gte" in r) return n && x >= r.gte;
+      if ("lt" in r) return n && x < r.lt;
+      if ("lte" in r) return n && x <= r.lte;
+      return true;
+    },
+    event: (v, f, r) => (own(f.events, v) || 0) >= ("count" in r ? r.count : 1),
+    dates: (v, f) => {
+      const today = localTime(f.now, f.time_zone).date;
+      return (!v.from || v.from <= today) && (!v.to || today <= v.to);
+    },
+    // from inclusive, to exclusive; a "to" not after "from" ends the next day
+    hours: (v, f) => {
+      const now = localTime(f.now, f.time_zone);
+      const from = minutes(v.from);
+      const to = minutes(v.to);
+      const on = (day) => !v.days || v.days.includes(RULE_DAYS[(day + 7) % 7]);
+      return from < to
+        ? on(now.day) && from <= now.minute && now.minute < to
+        : (on(now.day) && now.minute >= from) || (on(now.day - 1) && now.minute < to);
+    },
+    agents_online: (v, f) => f.agents_online === v,
+  };
+  function evaluateRule(rule, facts) {
+    for (const key in rule) if (own(RULE_TESTS, key)) return RULE_TESTS[key](rule[key], facts, rule);
+    return false;
+  }
+  // -- campaign rules: end
+
   const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
   const LINK = /\bhttps?:\/\/[^\s<>"'\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+/gi; // a bidi control ends it
 
@@ -340,6 +478,8 @@
     svg.append(path);
     return svg;
   };
+  const cross = (label) =>
+    el("button", { type: "button", class: "x", "aria-label": label, title: label }, icon("M6 6l12 12M18 6L6 18", true));
   const CHAT_ICON = "M5 4h14a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H10l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z";
 
   const host = D.createElement("causette-widget");
@@ -400,7 +540,9 @@
     form,
     composer,
   );
-  const frame = el("div", { class: "root" }, panel, launcher, badgeText);
+  const inviteBox = el("div", { class: "invite", role: "region", "aria-label": t("invite"), "aria-live": "polite" });
+  inviteBox.hidden = true;
+  const frame = el("div", { class: "root" }, panel, inviteBox, launcher, badgeText);
   root.append(frame);
 
   // -- rendering -------------------------------------------------------------------------
@@ -507,13 +649,14 @@
     outbox = (store.get("outbox") || outbox).filter((m) => m.client_id !== clientId);
     saveOutbox();
   };
-  const transmit = (msg) => {
-    client.send({ type: "message", client_id: msg.client_id, body: msg.body });
-  };
+  // the outbox entry but its time: client_id, body, and the campaign a first reply answers
+  const transmit = ({ at, ...msg }) => client.send({ type: "message", ...msg });
   const sendMessage = (body) => {
     body = body.trim();
     if (!body) return false;
     const msg = { client_id: uuid(), body: body.slice(0, maxBody), at: new Date().toISOString() };
+    if (replyTo && !hasOpen) msg.campaign_id = replyTo;
+    replyTo = null;
     outbox = (store.get("outbox") || outbox).concat(msg);
     saveOutbox();
     const row = bubble("visitor", msg.body, msg.at, "", true);
@@ -580,6 +723,10 @@
     switch (f.type) {
       case "welcome":
         client.welcomed(f.heartbeat);
+        // the campaign frames that follow are the whole set: one ended meanwhile is gone
+        campaigns.clear();
+        welcomedAt = Date.now();
+        hasOpen = !!f.conversation;
         maxBody = f.max_body || maxBody;
         textarea.maxLength = maxBody;
         if (f.conversation && conversation && f.conversation.id !== conversation && !seen[conversation])
@@ -591,6 +738,7 @@
         if (contact) sendFrame(contact);
         if (attributes) sendFrame({ type: "attributes", attributes });
         events.splice(0).forEach(sendFrame);
+        unexposed.splice(0).forEach(expose);
         // the outbox is shared by the tabs: show all of it, in order, at the end, and send it
         outbox = store.get("outbox") || outbox;
         outbox.forEach((msg) => {
@@ -618,6 +766,7 @@
         }
         remember(f.conversation_id);
         unqueue(f.client_id);
+        hasOpen = true;
         break;
       }
       case "typing":
@@ -629,7 +778,14 @@
         }
         break;
       case "conversation":
+        if (f.conversation_id === conversation) hasOpen = f.status === "open";
         if (f.status === "resolved" && f.conversation_id === conversation) systemLine(t("resolved"));
+        break;
+      case "campaign":
+        onCampaign(f);
+        break;
+      case "csat":
+        onCsat(f);
         break;
       case "read":
         if (f.reader && f.reader.kind === "agent") {
@@ -657,6 +813,12 @@
       store.del("conversation");
     }
     if (f.code === "identity_refused") identity = null;
+    // a rating the server cannot take (answered already, too late): the question goes away
+    if (rating && (f.code === "not_allowed" || f.code === "conversation_not_found")) {
+      const card = ratings.get(rating);
+      if (card) card.remove();
+      rating = null;
+    }
     emit("error", { code: f.code, message: f.message });
   };
 
@@ -753,6 +915,8 @@
     return [el("label", { for: input.id, text: label }), input, error];
   };
   const showForm = (kind) => {
+    if (!form.hidden && form.dataset.kind === kind) return; // as it is: what was typed stays
+    form.dataset.kind = kind;
     const leave = kind === "leave";
     const fields = leave ? [] : field("name", "text", t("name"));
     if (leave || options.prechat === "name_email") fields.push(...field("email", "email", t("email")));
@@ -823,6 +987,7 @@
   // -- open and close --------------------------------------------------------------------
   const open = async () => {
     if (isOpen || destroyed) return;
+    hideInvite();
     isOpen = true;
     returnFocus = D.activeElement;
     panel.hidden = false;
@@ -834,7 +999,7 @@
     markRead();
     emit("open");
     try {
-      options = await fetchJSON("/api/spaces/" + encodeURIComponent(SPACE) + "/status");
+      await refreshOptions();
     } catch (err) {
       if (err.fatal) showUnavailable();
     }
@@ -853,6 +1018,242 @@
     const back = returnFocus && returnFocus !== host && returnFocus.isConnected ? returnFocus : launcher;
     back.focus();
     emit("close");
+  };
+
+  // -- campaigns: what the rules know, which invitation shows, its caps and exposure -------
+  // The server sends the live campaigns after each welcome; the widget evaluates their rules
+  // here, shows at most one invitation per page view and reports it once (an exposure).
+  // Facts of this tab's session live in sessionStorage ("visit"), fatigue in localStorage:
+  // "shown" (per campaign: times, and times on "day"), "cooldown" (no invitation before),
+  // "exposed" (campaign:phase reported), "first_seen" (new or returning).
+  const campaigns = new Map(); // campaign id -> its campaign frame
+  const unexposed = []; // exposures to send once connected
+  let invite = null; // the campaign whose invitation is on screen
+  let shownHere = false; // this page view had its invitation
+  let replyTo = null; // the campaign the visitor's next first message answers
+  let hasOpen = false; // the visitor has an open conversation
+  let welcomedAt = 0;
+  let optionsAt = 0;
+  let wantsAgents = false; // a rule asks whether agents are online
+  let ticker = 0;
+  const pageParams = () => Object.fromEntries([...new URLSearchParams(location.search)].reverse());
+  const visit = tabStore.get("visit") || { start: Date.now(), seconds: 0, pages: 0, events: {}, shown: {} };
+  visit.landing = visit.landing || pageParams();
+  visit.pages += 1;
+  if (!store.get("first_seen")) store.set("first_seen", visit.start);
+  const returning = store.get("first_seen") < visit.start;
+  let siteSeconds = visit.seconds; // visible seconds of the session's earlier page views
+  let pageUrl = location.href.split("#")[0];
+  let page = { ms: 0, since: D.hidden ? 0 : performance.now(), scroll: 0, exit: false };
+  const pageSeconds = () => (page.ms + (page.since ? performance.now() - page.since : 0)) / 1000;
+  const saveVisit = () => tabStore.set("visit", { ...visit, seconds: siteSeconds + pageSeconds() });
+  saveVisit();
+  const scrolled = () => {
+    const height = D.documentElement.scrollHeight;
+    return (page.scroll = Math.max(page.scroll, height ? Math.min(100, ((W.scrollY + W.innerHeight) / height) * 100) : 100));
+  };
+  const coarse = () => matchMedia("(pointer: coarse)").matches;
+  const facts = (c) => ({
+    url: location.href,
+    referrer: D.referrer,
+    params: { ...visit.landing, ...pageParams() },
+    time_on_page: pageSeconds(),
+    time_on_site: siteSeconds + pageSeconds(),
+    scroll: scrolled(),
+    exit_intent: page.exit,
+    pages_viewed: visit.pages,
+    returning,
+    language: navigator.language || "",
+    device: !coarse() ? "desktop" : Math.min(screen.width, screen.height) >= 600 ? "tablet" : "mobile",
+    attributes: attributes || {},
+    events: visit.events,
+    now: Date.now(),
+    time_zone: c.time_zone,
+    agents_online: options ? options.agents_online : null,
+  });
+  const refreshOptions = async () => {
+    optionsAt = Date.now();
+    options = await fetchJSON("/api/spaces/" + encodeURIComponent(SPACE) + "/status");
+    return options;
+  };
+  const today = () => new Date().toDateString();
+  const capped = (c, shown) => {
+    const caps = c.caps || {};
+    const mine = shown[c.campaign_id] || {};
+    return (
+      (caps.open_conversation !== "show" && hasOpen) ||
+      (caps.per_session != null && (visit.shown[c.campaign_id] || 0) >= caps.per_session) ||
+      (caps.per_visitor != null && (mine.n || 0) >= caps.per_visitor) ||
+      (caps.per_day != null && mine.day === today() && mine.d >= caps.per_day)
+    );
+  };
+  // the highest priority among the campaigns that match and are not capped (ties: the lowest id)
+  const select = () => {
+    if (!campaigns.size || shownHere || isOpen || D.hidden || destroyed || Date.now() - welcomedAt < 300) return;
+    if ((store.get("cooldown") || 0) > Date.now()) return;
+    const shown = store.get("shown") || {};
+    let best = null;
+    for (const c of campaigns.values()) {
+      const priority = c.priority || 0;
+      if (best && (priority < best.priority || (priority === best.priority && c.campaign_id > best.campaign_id))) continue;
+      if (capped(c, shown)) continue;
+      try {
+        if (evaluateRule(c.rules || {}, facts(c))) best = { ...c, priority };
+      } catch (_) {
+        /* a rule this version does not know: not shown */
+      }
+    }
+    if (best) show(best, shown);
+  };
+  const show = (c, shown) => {
+    const id = c.campaign_id;
+    const mine = shown[id] || {};
+    shownHere = true;
+    visit.shown[id] = (visit.shown[id] || 0) + 1;
+    saveVisit();
+    shown[id] = { n: (mine.n || 0) + 1, day: today(), d: mine.day === today() ? mine.d + 1 : 1 };
+    store.set("shown", shown);
+    if (c.message == null) return expose(c); // the holdout: reported, never seen
+    invite = c;
+    const quick = (c.buttons || []).map((text) => {
+      const b = el("button", { type: "button", class: "quick" }, bdi(text));
+      b.addEventListener("click", () => reply(c, text));
+      return b;
+    });
+    const who = c.sender ? el("span", { class: "who" }, bdi(c.sender)) : "";
+    const pitch = el("button", { type: "button", class: "pitch" }, who, bdi(c.message));
+    const x = cross(t("dismiss"));
+    pitch.addEventListener("click", () => reply(c, ""));
+    x.addEventListener("click", () => dismiss(c));
+    inviteBox.replaceChildren(x, pitch, ...quick);
+    inviteBox.hidden = false;
+    // reported once it is on the screen: laid out, in a visible tab
+    requestAnimationFrame(() => requestAnimationFrame(() => invite === c && pitch.getClientRects().length && expose(c)));
+  };
+  const expose = (c) => {
+    const key = c.campaign_id + ":" + c.phase;
+    const exposed = store.get("exposed") || {};
+    if (exposed[key]) return;
+    if (!sendFrame({ type: "exposure", campaign_id: c.campaign_id, phase: c.phase })) return unexposed.push(c);
+    exposed[key] = 1;
+    store.set("exposed", exposed);
+  };
+  const hideInvite = () => {
+    if (!invite) return;
+    if (inviteBox.contains(root.activeElement)) launcher.focus();
+    invite = null;
+    inviteBox.hidden = true;
+    inviteBox.replaceChildren();
+  };
+  // dismissed: no invitation of any campaign for the cool-down
+  const dismiss = (c) => {
+    hideInvite();
+    store.set("cooldown", Date.now() + ((c.caps && c.caps.cooldown_hours) || 0) * 3600000);
+  };
+  // the invitation becomes the first bubble, and the visitor's first message answers it
+  const reply = (c, text) => {
+    hideInvite();
+    replyTo = c.campaign_id;
+    open();
+    bubble("agent", c.message, null, c.sender);
+    if (text) sendMessage(text);
+  };
+  const tick = () => {
+    if (invite && !campaigns.has(invite.campaign_id) && Date.now() - welcomedAt > 2000) hideInvite();
+    if (wantsAgents && Date.now() - optionsAt > 60000) refreshOptions().catch(() => {});
+    select();
+  };
+  const onCampaign = (f) => {
+    if (typeof f.campaign_id !== "string") return;
+    if (f.withdrawn) {
+      campaigns.delete(f.campaign_id);
+      if (invite && invite.campaign_id === f.campaign_id) hideInvite();
+    } else campaigns.set(f.campaign_id, f);
+    wantsAgents = [...campaigns.values()].some((c) => JSON.stringify(c.rules).includes('"agents_online"'));
+    if (!ticker) {
+      ticker = setInterval(tick, 500);
+      cleanups.push(() => clearInterval(ticker));
+    }
+  };
+  // a single-page app's page change is a new page view
+  const pageChanged = () => {
+    const url = location.href.split("#")[0];
+    if (url === pageUrl) return;
+    pageUrl = url;
+    siteSeconds += pageSeconds();
+    page = { ms: 0, since: D.hidden ? 0 : performance.now(), scroll: 0, exit: false };
+    visit.pages += 1;
+    shownHere = !!invite;
+    saveVisit();
+    select();
+  };
+  const onVisible = () => {
+    if (D.hidden && page.since) {
+      page.ms += performance.now() - page.since;
+      page.since = 0;
+    } else if (!D.hidden && !page.since) page.since = performance.now();
+    saveVisit();
+    select();
+  };
+
+  // -- satisfaction: one question after a resolved conversation ----------------------------
+  const ratings = new Map(); // conversation id -> its card
+  let rating = null; // the conversation a rating was sent for, until the server answers
+  const onCsat = (f) => {
+    const card = ratings.get(f.conversation_id);
+    if (f.score != null) {
+      rating = null;
+      if (!card) return;
+      const focused = card.contains(root.activeElement);
+      card.replaceChildren(el("p", { text: t("rated") }));
+      if (focused && isOpen) textarea.focus();
+      return;
+    }
+    const closed = store.get("csat") || [];
+    const left = Date.parse(f.until) - Date.now();
+    if (card || closed.includes(f.conversation_id) || !(left > 0)) return;
+    let score = 0;
+    const send = el("button", { type: "submit", class: "primary", disabled: "", text: t("send") });
+    const stars = [1, 2, 3, 4, 5].map((n) =>
+      el("button", { type: "button", role: "radio", "aria-checked": "false", "aria-label": t("score", { n }), text: String(n) }),
+    );
+    stars[0].tabIndex = 0; // one stop for Tab, the arrows for the rest
+    for (const b of stars.slice(1)) b.tabIndex = -1;
+    const pick = (n, focus) => {
+      score = n;
+      stars.forEach((b, i) => {
+        b.setAttribute("aria-checked", String(i + 1 === n));
+        b.tabIndex = i + 1 === n ? 0 : -1;
+      });
+      if (focus) stars[n - 1].focus();
+      send.disabled = false;
+    };
+    stars.forEach((b, i) => b.addEventListener("click", () => pick(i + 1)));
+    const group = el("div", { class: "stars", role: "radiogroup", "aria-label": t("rate") }, ...stars);
+    group.addEventListener("keydown", (e) => {
+      const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+      if (!step) return;
+      e.preventDefault();
+      const from = stars.indexOf(e.target) + 1 || score || (step > 0 ? 0 : 6);
+      pick(((from + step + 4) % 5) + 1, true);
+    });
+    const comment = el("textarea", { rows: "2", maxlength: "1000", "aria-label": t("comment"), placeholder: t("comment") });
+    const x = cross(t("noRating"));
+    const node = el("form", { class: "csat", "aria-label": t("rate") }, x, el("p", { text: t("rate") }), group, comment);
+    node.append(send);
+    node.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const text = comment.value.trim().slice(0, 1000) || null;
+      if (score && sendFrame({ type: "csat", conversation_id: f.conversation_id, score, comment: text })) rating = f.conversation_id;
+    });
+    x.addEventListener("click", () => {
+      node.remove();
+      store.set("csat", (store.get("csat") || []).concat(f.conversation_id).slice(-20));
+      if (isOpen) textarea.focus();
+    });
+    ratings.set(f.conversation_id, node);
+    place(node);
+    setTimeout(() => ratings.get(f.conversation_id) === node && !score && node.remove(), Math.min(left, 2 ** 31 - 1));
   };
 
   // -- wiring ------------------------------------------------------------------------------
@@ -901,7 +1302,18 @@
   listen(D, "visibilitychange", () => {
     reconnectNow();
     markRead();
+    onVisible();
   });
+  listen(W, "pagehide", saveVisit);
+  listen(W, "scroll", () => select(), { passive: true });
+  // exit intent: a mouse (never a finger) leaving through the top of the window
+  listen(D, "mouseout", (e) => {
+    if (!e.relatedTarget && e.clientY <= 0 && matchMedia("(pointer: fine)").matches) {
+      page.exit = true;
+      select();
+    }
+  });
+  inviteBox.addEventListener("keydown", (e) => e.key === "Escape" && invite && dismiss(invite));
   listen(W, "storage", (e) => {
     if (e.key === PREFIX + "read") {
       read = store.get("read") || {};
@@ -911,7 +1323,11 @@
       }
     }
   });
-  const onNavigate = () => setTimeout(() => sendContext(false), 300);
+  const onNavigate = () =>
+    setTimeout(() => {
+      sendContext(false);
+      pageChanged();
+    }, 300);
   if (W.navigation) listen(W.navigation, "currententrychange", onNavigate); // pushState too
   listen(W, "popstate", onNavigate);
   listen(W, "hashchange", onNavigate);
@@ -930,6 +1346,17 @@
   // a returning visitor reconnects at once (unread replies, unsent messages); a new one
   // gets a token only when it opens the chat
   if (session && session.token) connect(true);
+  else {
+    // a new visitor connects at once only where campaigns run (asked at most every 5 minutes)
+    const probe = store.get("probe");
+    const go = (on) => on && !destroyed && connect(true);
+    if (probe && Date.now() - probe.at < 300000) go(probe.campaigns);
+    else
+      fetchJSON("/api/spaces/" + encodeURIComponent(SPACE) + "/status").then(
+        (o) => go(store.set("probe", { at: Date.now(), campaigns: !!o.campaigns }) || o.campaigns),
+        () => {},
+      );
+  }
 
   // -- the public API --------------------------------------------------------------------
   const api = {
@@ -952,11 +1379,15 @@
     setAttributes(attrs) {
       attributes = { ...(attributes || {}), ...clean(attrs, 50) };
       sendFrame({ type: "attributes", attributes: clean(attrs, 50) });
+      select();
     },
     track(event, props) {
       if (typeof event !== "string" || !event) return;
       const ev = { type: "track", event: event.slice(0, 100), props: clean(props, 20) };
       if (!sendFrame(ev)) events = events.concat(ev).slice(-20);
+      visit.events[ev.event] = (own(visit.events, ev.event) || 0) + 1;
+      saveVisit();
+      select();
     },
     on(name, fn) {
       (listeners[name] = listeners[name] || []).push(fn);
@@ -965,8 +1396,11 @@
     reset() {
       // sign-out on a shared computer: forget this visitor and start over
       client.stop();
-      for (const k of ["session", "outbox", "read", "profile", "conversation"]) store.del(k);
-      session = conversation = null;
+      for (const k of ["session", "outbox", "read", "profile", "conversation", "exposed", "shown", "cooldown", "csat"]) store.del(k);
+      session = conversation = replyTo = null;
+      hasOpen = false;
+      hideInvite();
+      ratings.clear();
       outbox = [];
       read = {};
       sentRead = {};
@@ -1074,10 +1508,29 @@ textarea:focus,input:focus{border-color:#3452d6;box-shadow:0 0 0 3px rgba(52,82,
 .form label{font-size:13px;font-weight:600;color:#3b4057;margin-top:6px}
 .error{font-size:12px;color:#b42318;min-height:16px}
 .primary{margin-top:10px;padding:12px;border-radius:12px;background:#3452d6;color:#fff;font-weight:600}
+.invite{pointer-events:auto;position:fixed;right:20px;bottom:92px;width:320px;max-width:calc(100vw - 40px);display:flex;
+flex-direction:column;align-items:flex-end;gap:6px;animation:rise .18s ease-out}
+.pitch{background:#fff;border-radius:16px 16px 5px 16px;box-shadow:0 8px 32px rgba(16,24,64,.22);padding:12px 16px;
+text-align:left;white-space:pre-wrap;overflow-wrap:anywhere;max-height:40vh;overflow-y:auto}
+.pitch .who{display:block;margin:0 0 3px}
+.x{width:28px;height:28px;border-radius:50%;display:grid;place-items:center;background:#fff;color:#5b6178;
+box-shadow:0 2px 8px rgba(16,24,64,.18)}
+.x svg{width:16px;height:16px}
+.quick{background:#fff;border:1px solid #3452d6;color:#2941b8;border-radius:16px;padding:6px 14px;font-size:14px}
+.quick:hover,.pitch:hover{background:#eef1fd}
+.csat{position:relative;align-self:stretch;background:#fff;border:1px solid #e3e6ef;border-radius:14px;padding:14px;
+margin:8px 0;display:flex;flex-direction:column;gap:10px}
+.csat .x{position:absolute;top:6px;right:6px;box-shadow:none}
+.csat p{padding-right:28px;font-weight:600}
+.stars{display:flex;gap:6px}
+.stars button{flex:1;height:38px;border:1px solid #d5d9e6;border-radius:10px;font-weight:700}
+.stars [aria-checked=true]{background:#3452d6;border-color:#3452d6;color:#fff}
+.csat .primary{margin:0}
+.primary:disabled{opacity:.5;cursor:default}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:520px){
 .panel{right:0;bottom:0;width:100vw;height:100%;border-radius:0}
 .open .launcher{display:none}}
-@media (prefers-reduced-motion:reduce){.panel,.launcher,.typing::before{animation:none;transition:none}}`;
+@media (prefers-reduced-motion:reduce){.panel,.invite,.launcher,.typing::before{animation:none;transition:none}}`;
   }
 })();

@@ -126,9 +126,10 @@ def _parts(url: str, root: str) -> tuple[str, str, str]:
 def url_matches(pattern: str, url: str) -> bool:
     """Whether ``url`` matches the wildcard ``pattern`` (see the module's docstring)."""
     origin, path, query = _parts(url, "/")
-    p_origin, p_path, p_query = _parts(pattern, "")
-    subject = path if pattern.startswith("/") else origin + path
-    return _glob(p_origin + p_path + p_query, subject + query if "?" in pattern else subject)
+    relative = pattern.startswith("/")
+    target = pattern.split("#", 1)[0] if relative else "".join(_parts(pattern, ""))
+    subject = path if relative else origin + path
+    return _glob(target, subject + query if "?" in pattern else subject)
 
 
 # -- validation -----------------------------------------------------------------------------

@@ -42,6 +42,8 @@ def test_space_commands_for_the_widget(empty_database: str) -> None:
         "https://shop.example https://www.shop.example",
         "identity=enforce",
         "prechat=name_email",
+        "time_zone=UTC",
+        "csat=on",
     ]
 
     secret = cli(url, "space", "secret", "shop").output.strip()
@@ -57,13 +59,27 @@ def test_space_commands_for_the_widget(empty_database: str) -> None:
         "https://new.example",
         "identity=enforce",
         "prechat=name_email",
+        "time_zone=UTC",
+        "csat=on",
     ]
     updated = cli(
         url, "space", "update", "shop", "--identity-mode", "optional", "--prechat", "none"
     )
     assert updated.exit_code == 0, updated.output
-    assert listed(url, "shop")[2:] == ["https://new.example", "identity=optional", "prechat=none"]
-    assert listed(url, "default")[3:] == ["identity=off", "prechat=none"]
+    assert listed(url, "shop")[2:4] == ["https://new.example", "identity=optional"]
+    assert listed(url, "default")[3:] == [
+        "identity=off",
+        "prechat=none",
+        "time_zone=UTC",
+        "csat=on",
+    ]
+    # the space's clock and its ratings
+    zoned = cli(url, "space", "update", "shop", "--time-zone", "Europe/Paris", "--csat", "off")
+    assert zoned.exit_code == 0, zoned.output
+    assert listed(url, "shop")[4:] == ["prechat=none", "time_zone=Europe/Paris", "csat=off"]
+    mars = cli(url, "space", "update", "shop", "--time-zone", "Mars/Olympus")
+    assert mars.exit_code == 1 and "Unknown time zone 'Mars/Olympus'" in mars.output
+    assert "Traceback" not in mars.output
 
     wrong = cli(url, "space", "create", "x", "--name", "X", "--identity-mode", "sometimes")
     assert wrong.exit_code == 2 and "sometimes" in wrong.output

@@ -10,7 +10,7 @@ import httpx
 from tests.servers import ServerProcess
 from tests.widget.conftest import WIDGET_DIR
 
-BUDGET = 15 * 1024  # gzipped bytes
+BUDGET = 21 * 1024  # gzipped bytes: the chat, its forms, campaigns and their rules, CSAT
 
 
 def test_bundle_fits_the_budget_and_uses_no_html_sinks() -> None:
