@@ -1,8 +1,10 @@
 // The console: sign-in, then the inbox, a conversation and its details, kept live by the
-// agent's WebSocket. Every user-supplied string is rendered as text, bidi-isolated (see dom.js).
+// agent's WebSocket; and, for marketing and admin agents, the Campaigns section (#campaigns).
+// Every user-supplied string is rendered as text, bidi-isolated (see dom.js).
 
 import { ApiError, get, post, del, setCsrf } from "./api.js";
 import { openAdmin, openPassword } from "./admin.js";
+import { canUseCampaigns, hideCampaigns, mountCampaigns, showCampaigns } from "./campaigns.js";
 import { mountConversation, openConversation, receive as conversationFrame } from "./conversation.js";
 import { announce, avatar, bidi, bidiText, clear, h } from "./dom.js";
 import { LANGUAGES, lang, setLang, t, timeLabel } from "./i18n.js";
@@ -14,6 +16,7 @@ const app = document.getElementById("app");
 let socket = null;
 let refreshTimer = null;
 let agentsTimer = null;
+let section = "inbox"; // or "campaigns"
 
 document.documentElement.lang = lang();
 
@@ -22,6 +25,7 @@ document.documentElement.lang = lang();
 function showSignIn(notice = "") {
   socket?.close();
   socket = null;
+  hideCampaigns();
   state.session = null;
   app.setAttribute("aria-busy", "false");
   const error = h("p", { class: "signin-error", role: "alert" }, notice);
@@ -95,6 +99,7 @@ async function start(session) {
   app.setAttribute("aria-busy", "true");
   await Promise.all([loadAgents(), loadTeams(), loadCanned()]);
   buildShell();
+  route();
   socket = new AgentSocket({
     token: session.ws_token,
     onFrame: receive,
@@ -203,20 +208,51 @@ function buildShell() {
   const inbox = h("section", { class: "inbox", "aria-label": t("inbox.list") });
   const conversation = h("main", { class: "conversation", id: "conversation" });
   const details = h("aside", { class: "details", "aria-label": t("details.visitor") });
+  const campaigns = h("main", { class: "campaigns", id: "campaigns", hidden: true });
   const banner = h("div", { class: "banner", role: "status", hidden: true });
   clear(
     app,
     banner,
-    h("div", { class: "workspace" }, sidebar, inbox, conversation, details),
+    h("div", { class: "workspace" }, sidebar, inbox, conversation, details, campaigns),
     h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }),
   );
   renderSidebar(sidebar);
   renderInboxColumn(inbox);
   mountConversation(conversation, details, { send, scheduleRefresh, handleError, toast });
+  mountCampaigns(campaigns, { handleError, toast });
   on("connection", () => {
     banner.hidden = state.connection !== "reconnecting";
     banner.textContent = t("conn.reconnecting");
   });
+}
+
+// -- sections: the inbox, or #campaigns[/ID[/TAB]] ----------------------------------------------
+
+function route() {
+  const workspace = app.querySelector(".workspace");
+  if (!state.session || !workspace) return;
+  let parts;
+  try {
+    parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    parts = [];
+  }
+  const next = parts[0] === "campaigns" && canUseCampaigns() ? "campaigns" : "inbox";
+  section = next;
+  workspace.classList.toggle("campaigns-mode", next === "campaigns");
+  document.getElementById("conversation").hidden = next === "campaigns";
+  document.getElementById("campaigns").hidden = next !== "campaigns";
+  if (next === "campaigns") showCampaigns(parts.slice(1));
+  else hideCampaigns();
+  changed("views");
+}
+
+window.addEventListener("hashchange", route);
+
+function showInbox() {
+  if (section === "inbox") return;
+  if (location.hash) location.hash = "";
+  else route();
 }
 
 // -- the sidebar -----------------------------------------------------------------------------
@@ -225,6 +261,7 @@ const VIEW_ICONS = { mine: "◉", unassigned: "◌", team: "◈", all: "▤" };
 
 function renderSidebar(root) {
   const views = h("ul", { class: "views" });
+  const marketing = h("ul", { class: "views" });
   const team = h("ul", { class: "teammates", "aria-label": t("team.title") });
   const mine = me();
   const status = h(
@@ -264,11 +301,30 @@ function renderSidebar(root) {
     h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), t("app.name")),
     h("h2", { class: "section-title" }, t("views.label")),
     views,
+    canUseCampaigns() ? [h("h2", { class: "section-title" }, t("nav.marketing")), marketing] : null,
     h("h2", { class: "section-title" }, t("team.title")),
     team,
     footer,
   );
   const drawViews = () => {
+    const inInbox = section === "inbox";
+    clear(
+      marketing,
+      h(
+        "li",
+        {},
+        h(
+          "a",
+          {
+            href: "#campaigns",
+            class: "view" + (inInbox ? "" : " active"),
+            "aria-current": inInbox ? null : "page",
+          },
+          h("span", { class: "view-icon", "aria-hidden": "true" }, "◆"),
+          h("span", { class: "view-name" }, t("nav.campaigns")),
+        ),
+      ),
+    );
     clear(
       views,
       state.session.views.map((view) =>
@@ -279,10 +335,11 @@ function renderSidebar(root) {
             "button",
             {
               type: "button",
-              class: "view" + (state.view === view ? " active" : ""),
-              "aria-current": state.view === view ? "page" : null,
+              class: "view" + (inInbox && state.view === view ? " active" : ""),
+              "aria-current": inInbox && state.view === view ? "page" : null,
               onclick: () => {
                 state.view = view;
+                showInbox();
                 changed("views");
                 refresh();
               },
