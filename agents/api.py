@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from pydantic import StringConstraints, model_validator
 
 from agents import annotation
 from agents.csat import rating_of
 from agents.inbox import VIEWS, Filters, Inbox
+from agents.models import campaigns
 from agents.rest import Body, Call, Op, Param
 from agents.routing import Router
 from agents.teams import space_id_of
@@ -103,6 +105,22 @@ async def list_conversations(call: Call) -> dict[str, Any]:
 # -- one conversation ----------------------------------------------------------------------
 
 
+async def _campaign_of(call: Call, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The campaign whose invitation opened the conversation, as its agents see it."""
+    if entry["campaign"] is None:
+        return None
+    async with call.ctx.db.read() as conn:
+        name = (
+            await conn.execute(
+                sa.select(campaigns.c.name).where(
+                    campaigns.c.id == entry["campaign"]["id"],
+                    campaigns.c.space_id == entry["space_id"],
+                )
+            )
+        ).scalar()
+    return {**entry["campaign"], "name": name}
+
+
 async def get_conversation(call: Call) -> dict[str, Any]:
     me = call.me
     ctx = call.ctx
@@ -117,6 +135,7 @@ async def get_conversation(call: Call) -> dict[str, Any]:
         "messages": [wire(m.frame()) for m in history],
         "notes": await annotation.notes_of(ctx.db, me, conv_id),
         "csat": await rating_of(ctx.db, conv_id),
+        "campaign": await _campaign_of(call, entry),
         "reads": [
             {
                 "reader": {"kind": m.reader_kind, "id": m.reader_id},

@@ -396,6 +396,13 @@ SCHEMAS: dict[str, Any] = {
                     {"reader": _obj({"kind": _str, "id": _str}), "seq": _int, "at": _time}
                 ),
             },
+            "campaign": {
+                "description": "the campaign whose invitation opened the conversation",
+                "oneOf": [
+                    {"type": "null"},
+                    _obj({"id": _str, "name": _nstr, "phase": _int, "arm": _str}),
+                ],
+            },
             "csat": {
                 "description": "the visitor's rating, once given",
                 "oneOf": [

@@ -108,6 +108,10 @@ async def test_exposure_goal_and_reply_are_counted(server: ServerProcess) -> Non
             "phase": 1,
             "arm": offer["arm"],
         }
+        assert detail["campaign"] == {
+            **detail["conversation"]["campaign"],
+            "name": "Delivery nudge",
+        }
         await visitor.close()
 
 
