@@ -164,6 +164,9 @@ class Relay:
                     principal, frame.conversation_id, client_id, frame.body, may_open=True
                 )
         msg = result.message
+        if msg.seq == 1 and not result.duplicate and isinstance(principal, VisitorPrincipal):
+            # before anyone hears of it: an agent who opens it sees the campaign it answers
+            await self._tell_visitor_listeners("opened", principal, msg, frame.campaign_id)
         conn.acked(msg.conversation_id, msg.seq)
         conn.send_frame(Ack(frame.client_id, msg.conversation_id, msg.seq, str(msg.id)))
         # a resend is published again: the node that stored it may have died before it could
@@ -175,8 +178,6 @@ class Relay:
                     await listener.message_stored(conn.principal, msg)
                 except Exception:  # the message is stored and acked: never fail the sender
                     log.exception("message_listener_failed")
-            if msg.seq == 1 and isinstance(principal, VisitorPrincipal):
-                await self._tell_visitor_listeners("opened", principal, msg, frame.campaign_id)
 
     async def _tell_visitor_listeners(self, method: str, *args: object) -> None:
         for listener in self.visitor_listeners:

@@ -104,22 +104,35 @@ class Frames:
     def __init__(self, page: Page) -> None:
         self.sent: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
         page.on("websocket", self._socket)
 
     def _socket(self, ws: Any) -> None:
-        ws.on("framesent", lambda payload: self.sent.append(json.loads(payload)))
-        ws.on("framereceived", lambda payload: self.received.append(json.loads(payload)))
+        ws.on("framesent", lambda payload: self._file(self.sent, payload))
+        ws.on("framereceived", lambda payload: self._file(self.received, payload))
+
+    def _file(self, frames: list[dict[str, Any]], payload: str) -> None:
+        frames.append(json.loads(payload))
+        self._arrived.set()
 
     async def wait(self, kind: str, timeout: float = 10, **fields: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+        """The first frame of this kind with these fields, sent (``>kind``) or received,
+        waiting for the next frame whenever none is there yet."""
         frames = self.sent if kind.startswith(">") else self.received
         kind = kind.lstrip(">")
-        while time.monotonic() < deadline:
-            for f in frames:
-                if f.get("type") == kind and all(f.get(k) == v for k, v in fields.items()):
-                    return f
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {kind} frame with {fields}")
+
+        async def first() -> dict[str, Any]:
+            while True:
+                self._arrived.clear()
+                for f in frames:
+                    if f.get("type") == kind and all(f.get(k) == v for k, v in fields.items()):
+                        return f
+                await self._arrived.wait()
+
+        try:
+            return await asyncio.wait_for(first(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no {kind} frame with {fields}") from None
 
     def count(self, kind: str, **fields: Any) -> int:
         frames = self.sent if kind.startswith(">") else self.received
@@ -289,13 +302,8 @@ async def test_replies_carry_the_campaign(
     sent = await frames.wait(">message", body="Yes, a question")
     assert sent["campaign_id"] == campaign["id"]
     said = await agent.expect("message", body="Yes, a question")
-    # the server notes the campaign on the conversation once the message is stored
-    deadline = time.monotonic() + 5
-    while True:
-        detail = await marketing.ok("GET", f"/api/conversations/{said['conversation_id']}")
-        if detail["conversation"]["campaign"] or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.1)
+    # the campaign is on the conversation before anyone hears of its first message
+    detail = await marketing.ok("GET", f"/api/conversations/{said['conversation_id']}")
     assert detail["conversation"]["campaign"] == {"id": campaign["id"], "phase": 1, "arm": "a"}
 
     # the next message is an ordinary one
