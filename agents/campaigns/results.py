@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from datetime import timedelta
 from typing import Any
 from xml.sax.saxutils import escape
@@ -269,7 +270,10 @@ def results_svg(results: dict[str, Any], chart: str) -> str:
             f"phase {results['phase']}"
         )
         zero = True
-    return _svg(title, lines, _describe(results, chart), zero=zero)
+    order = [a["key"] for a in results["arms"]]
+    colours = {k: _COLOURS[order.index(k) % len(_COLOURS)] for k in order}
+    unit = " %" if chart == "rate" else " pts"
+    return _svg(title, lines, _describe(results, chart), zero=zero, colours=colours, unit=unit)
 
 
 def _describe(results: dict[str, Any], chart: str) -> str:
@@ -292,8 +296,27 @@ def _describe(results: dict[str, Any], chart: str) -> str:
     return "; ".join(parts)
 
 
+def _ticks(lo: float, hi: float) -> list[float]:
+    """Round values (1, 2 or 5 times a power of ten) spanning [lo, hi]."""
+    raw = (hi - lo) / 4
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step) * step
+    return [
+        first + i * step
+        for i in range(int((hi - first) / step) + 2)
+        if first + i * step <= hi + step
+    ]
+
+
 def _svg(
-    title: str, lines: dict[str, list[tuple[str, float, float, float]]], desc: str, *, zero: bool
+    title: str,
+    lines: dict[str, list[tuple[str, float, float, float]]],
+    desc: str,
+    *,
+    zero: bool,
+    colours: dict[str, str],
+    unit: str,
 ) -> str:
     values = [
         v for pts in lines.values() for _, y, lo, hi in pts for v in (y, lo, hi) if v is not None
@@ -303,6 +326,8 @@ def _svg(
     hi_v = max([*values, 0.01])
     if hi_v - lo_v < 1e-9:
         hi_v = lo_v + 0.01
+    ticks = _ticks(lo_v, hi_v)
+    lo_v, hi_v = min(lo_v, ticks[0]), max(hi_v, ticks[-1])
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
     def x(t: str) -> float:
@@ -319,12 +344,13 @@ def _svg(
         f'<title id="t">{escape(title)}</title><desc id="d">{escape(desc)}</desc>',
         f'<rect x="0" y="0" width="{W}" height="{H}" fill="#fff"/>',
     ]
-    for i in range(5):
-        v = lo_v + (hi_v - lo_v) * i / 4
+    for v in ticks:
+        points = round(v * 100, 6) + 0.0  # no -0
+        label = f"{points:+g}" if zero and points else f"{points:g}"
         out.append(
             f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
             f'stroke="#e5e7eb"/><text x="{PAD_L - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
-            f'fill="#374151">{v * 100:.1f} %</text>'
+            f'fill="#374151">{label}{unit}</text>'
         )
     if zero and lo_v < 0 < hi_v:
         out.append(
@@ -332,9 +358,12 @@ def _svg(
             'stroke="#111827"/>'
         )
     if times:
-        for t in (times[0], times[-1]):
+        ends = (
+            [(times[0], "start"), (times[-1], "end")] if len(times) > 1 else [(times[0], "middle")]
+        )
+        for t, anchor in ends:
             out.append(
-                f'<text x="{x(t):.1f}" y="{H - 12}" text-anchor="middle" '
+                f'<text x="{x(t):.1f}" y="{H - 12}" text-anchor="{anchor}" '
                 f'fill="#374151">{escape(t)} UTC</text>'
             )
     else:
@@ -343,7 +372,7 @@ def _svg(
             'fill="#6b7280">No exposures yet</text>'
         )
     for i, (arm, pts) in enumerate(lines.items()):
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = colours.get(arm, _COLOURS[i % len(_COLOURS)])
         if pts:
             band = [f"{x(t):.1f},{y(hi):.1f}" for t, _, _, hi in pts]
             band += [f"{x(t):.1f},{y(lo):.1f}" for t, _, lo, _ in reversed(pts)]
@@ -352,6 +381,12 @@ def _svg(
             out.append(
                 f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
             )
+            for t, v, lo, hi in pts if len(pts) < 40 else pts[-1:]:  # a lone hour shows too
+                out.append(
+                    f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{y(lo):.1f}" y2="{y(hi):.1f}" '
+                    f'stroke="{colour}" stroke-opacity="0.5"/>'
+                    f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>'
+                )
         ly = PAD_T + 16 * i
         out.append(
             f'<rect x="{W - PAD_R + 12}" y="{ly}" width="10" height="10" fill="{colour}"/>'
