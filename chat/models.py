@@ -46,6 +46,12 @@ spaces = sa.Table(
     # the space's clock (campaign hours, reports) and whether resolved chats ask for a rating
     sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
     sa.Column("csat", sa.Boolean, nullable=False, server_default=sa.true()),
+    # reports: weekly business hours ({"mon": [["09:00", "18:00"]], ...}), holidays (dates), the
+    # seconds after which an unanswered conversation is missed, extra redaction patterns
+    sa.Column("business_hours", sa.JSON),
+    sa.Column("holidays", sa.JSON),
+    sa.Column("missed_after_seconds", sa.Integer, nullable=False, server_default="120"),
+    sa.Column("redaction_patterns", sa.JSON),
     sa.CheckConstraint("identity_mode IN ('off', 'optional', 'enforce')", name="identity_mode"),
     sa.CheckConstraint("prechat IN ('none', 'name', 'name_email')", name="prechat"),
 )
@@ -123,10 +129,18 @@ conversations = sa.Table(
     sa.Column("campaign_id", Id),
     sa.Column("campaign_phase", sa.Integer),
     sa.Column("campaign_arm", sa.String(32)),
+    # where and how it started (the visitor's page when its first message came), for reports
+    sa.Column("entry_url", sa.String(2048)),
+    sa.Column("entry_referrer", sa.String(2048)),
+    sa.Column("entry_locale", sa.String(35)),
+    sa.Column("entry_user_agent", sa.String(512)),
+    sa.Column("first_assigned_at", Timestamp),
+    sa.Column("reopened", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("status IN ('open', 'resolved')", name="status"),
     sa.Index("ix_conversations_space_id_status", "space_id", "status"),
     sa.Index("ix_conversations_visitor_id", "visitor_id"),
     sa.Index("ix_conversations_assignee_id_status", "assignee_id", "status"),
+    sa.Index("ix_conversations_space_id_created_at", "space_id", "created_at"),
     # at most one open conversation per visitor, on both backends
     sa.Index(
         "uq_conversations_open_visitor",

@@ -341,7 +341,12 @@ class Store:
         conversation at most: if it has started another, this raises VisitorHasOpenConversation."""
         try:
             return await self._set_state(
-                agent, conversation_id, status="open", resolved_at=None, updated_at=utcnow()
+                agent,
+                conversation_id,
+                status="open",
+                resolved_at=None,
+                updated_at=utcnow(),
+                reopened=conversations.c.reopened + 1,
             )
         except IntegrityError:
             raise VisitorHasOpenConversation() from None
@@ -370,6 +375,8 @@ class Store:
     ) -> Conversation | None:
         """Change a conversation if it still matches ``where`` (one conditional UPDATE: of
         two concurrent changes one wins, the other gets None)."""
+        if values.get("assignee_id") is not None:
+            values = {**values, **_first_assignment()}
         async with self._unit() as conn:
             row = (
                 await conn.execute(
@@ -404,7 +411,7 @@ class Store:
                         conversations.c.assignee_id.is_(None),
                         conversations.c.status == "open",
                     )
-                    .values(assignee_id=agent_id, assigned_at=utcnow())
+                    .values(assignee_id=agent_id, assigned_at=utcnow(), **_first_assignment())
                     .returning(*conversations.c)
                 )
             ).first()
@@ -602,6 +609,9 @@ class Store:
             created_at=now,
             updated_at=now,
         )
+        context = (
+            await conn.execute(sa.select(visitors.c.context).where(visitors.c.id == principal.id))
+        ).scalar() or {}
         await conn.execute(
             conversations.insert().values(
                 id=conv.id,
@@ -611,6 +621,11 @@ class Store:
                 last_seq=0,
                 created_at=now,
                 updated_at=now,
+                # where it started, as the widget last said (reports break down by page)
+                entry_url=_text(context.get("url"), 2048),
+                entry_referrer=_text(context.get("referrer"), 2048),
+                entry_locale=_text(context.get("locale"), 35),
+                entry_user_agent=_text(context.get("user_agent"), 512),
             )
         )
         return conv
@@ -664,6 +679,15 @@ class Store:
 
     def _unit(self) -> _Unit:
         return _Unit(self.db.write())
+
+
+def _first_assignment() -> dict[str, Any]:
+    """When a conversation first left the queue (kept through later transfers)."""
+    return {"first_assigned_at": sa.func.coalesce(conversations.c.first_assigned_at, utcnow())}
+
+
+def _text(value: object, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def open_load(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
