@@ -178,6 +178,30 @@ RESULTS_EXAMPLE: dict[str, Any] = {
 }
 
 CAMPAIGN_SCHEMAS: dict[str, Any] = {
+    "Report": _obj(
+        {
+            "report": _str,
+            "space": _str,
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "time_zone": _str,
+            "group": {"type": ["string", "null"]},
+            "by": {"type": ["string", "null"]},
+            "scope": {**_str, "description": "space, or mine for a relation agent"},
+            "total": {
+                **_json,
+                "description": "the figures of the whole range (see docs/reports.md); "
+                "durations in seconds as median_s, p90_s, mean_s and _bh within business hours",
+            },
+            "rows": {
+                "type": "array",
+                "items": {
+                    **_obj({"period": _nstr, "key": _nstr}),
+                    "additionalProperties": True,
+                },
+            },
+        }
+    ),
     "CsatReport": _obj(
         {
             "space": _str,

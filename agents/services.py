@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 from agents import api, canned, directory, satisfaction, signin, teams
 from agents.campaigns import rest as campaigns
 from agents.openapi import openapi_endpoint
+from agents.reports import rest as reports
 from agents.rest import Op, routes_of
 from agents.web import web_routes
 
@@ -23,6 +24,7 @@ OPS: list[Op] = [
     *canned.OPS,
     *campaigns.OPS,
     *satisfaction.OPS,
+    *reports.OPS,
 ]
 
 
