@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from chat.clock import parse_iso
-from chat.errors import CausetteError
+from chat.errors import CausetteError, UsageError
 from chat.settings import Settings
 from chat.types import ROLES
 
@@ -281,6 +281,28 @@ def space_create(
     default=None,
     help="Whether a resolved conversation asks the visitor for a 1-5 rating.",
 )
+@click.option(
+    "--hours",
+    default=None,
+    metavar="HOURS",
+    help="Business hours in the space's time zone: 'mon-fri 09:00-18:00, sat 10:00-13:00' "
+    "('always' for none).",
+)
+@click.option(
+    "--holiday",
+    "holidays",
+    multiple=True,
+    metavar="DATE",
+    help="A closed day, YYYY-MM-DD (repeatable; replaces the list).",
+)
+@click.option("--clear-holidays", is_flag=True, help="Remove every holiday.")
+@click.option(
+    "--missed-after",
+    type=click.IntRange(1, 86_400),
+    default=None,
+    metavar="SECONDS",
+    help="A conversation with no agent reply within this long is missed (default 120).",
+)
 def space_update(
     key: str,
     name: str | None,
@@ -290,9 +312,22 @@ def space_update(
     prechat: str | None,
     time_zone: str | None,
     csat: str | None,
+    hours: str | None,
+    holidays: tuple[str, ...],
+    clear_holidays: bool,
+    missed_after: int | None,
 ) -> None:
     """Rename a space, replace its allowed origins or change its options."""
+    from agents.reports.hours import parse_holidays, parse_hours
     from chat.spaces import update_space
+
+    if clear_holidays and holidays:
+        raise click.UsageError("--holiday and --clear-holidays exclude each other.")
+    try:
+        business_hours = parse_hours(hours) if hours is not None else None
+        closed = [] if clear_holidays else (parse_holidays(holidays) if holidays else None)
+    except UsageError as exc:
+        raise click.BadParameter(exc.message) from None
 
     if clear_origins and origins:
         raise click.UsageError("--origin and --clear-origins exclude each other.")
@@ -310,6 +345,9 @@ def space_update(
             prechat=prechat,
             time_zone=time_zone,
             csat=None if csat is None else csat == "on",
+            business_hours=business_hours,
+            holidays=closed,
+            missed_after_seconds=missed_after,
         )
     )
     click.echo(f"space {info.key} updated; origins: {', '.join(info.origins) or '(own site only)'}")

@@ -131,6 +131,9 @@ async def update_space(
     prechat: str | None = None,
     time_zone: str | None = None,
     csat: bool | None = None,
+    business_hours: dict[str, list[list[str]]] | None = None,
+    holidays: list[str] | None = None,
+    missed_after_seconds: int | None = None,
 ) -> SpaceInfo:
     """Rename a space, replace its origin allowlist, change its widget options, its time
     zone (campaign hours, reports) and whether resolved chats ask for a rating."""
@@ -140,6 +143,10 @@ async def update_space(
         "prechat": _choice(prechat, PRECHAT_FORMS, "pre-chat form"),
         "time_zone": time_zone_name(time_zone) if time_zone is not None else None,
         "csat": csat,
+        # checked by the caller (agents/reports/hours.py reads them)
+        "business_hours": business_hours,
+        "holidays": holidays,
+        "missed_after_seconds": missed_after_seconds,
     }
     options = {k: v for k, v in options.items() if v is not None}
     async with db.write() as conn:

@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from chat.errors import UsageError
@@ -77,11 +77,12 @@ class BusinessHours:
                 if b == 24 * 60
                 else datetime.combine(day, time(b // 60, b % 60), tzinfo=tz)
             )
-            out.append((start, end))
+            out.append((start.astimezone(UTC), end.astimezone(UTC)))  # real, not wall, time
         return out
 
     def seconds(self, start: datetime, end: datetime) -> float:
         """Business seconds in [start, end) (aware datetimes); 0 when end <= start."""
+        start, end = start.astimezone(UTC), end.astimezone(UTC)  # a difference of instants
         if end <= start:
             return 0.0
         if self.always:
