@@ -1,14 +1,22 @@
 // The console: sign-in, then the inbox, a conversation and its details, kept live by the
-// agent's WebSocket; and, for marketing and admin agents, the Campaigns section (#campaigns).
-// Every user-supplied string is rendered as text, bidi-isolated (see dom.js).
+// agent's WebSocket; for marketing and admin agents, the Campaigns section (#campaigns); and
+// for everyone the Satisfaction report (#satisfaction). Every user-supplied string is
+// rendered as text, bidi-isolated (see dom.js).
 
 import { ApiError, get, post, del, setCsrf } from "./api.js";
 import { openAdmin, openPassword } from "./admin.js";
 import { canUseCampaigns, hideCampaigns, mountCampaigns, showCampaigns } from "./campaigns.js";
-import { mountConversation, openConversation, receive as conversationFrame } from "./conversation.js";
+import {
+  mountConversation,
+  openConversation,
+  ratingOf,
+  receive as conversationFrame,
+  setConversationShown,
+} from "./conversation.js";
 import { announce, avatar, bidi, bidiText, clear, h } from "./dom.js";
 import { LANGUAGES, lang, setLang, t, timeLabel } from "./i18n.js";
 import { askPermission, canAskPermission, notify } from "./notify.js";
+import { hideSatisfaction, mountSatisfaction, showSatisfaction } from "./satisfaction.js";
 import { AgentSocket } from "./socket.js";
 import { changed, me, on, state, visitorName, agentName, teamName } from "./state.js";
 
@@ -16,7 +24,7 @@ const app = document.getElementById("app");
 let socket = null;
 let refreshTimer = null;
 let agentsTimer = null;
-let section = "inbox"; // or "campaigns"
+let section = "inbox"; // or "campaigns", "satisfaction"
 
 document.documentElement.lang = lang();
 
@@ -26,6 +34,7 @@ function showSignIn(notice = "") {
   socket?.close();
   socket = null;
   hideCampaigns();
+  hideSatisfaction();
   state.session = null;
   app.setAttribute("aria-busy", "false");
   const error = h("p", { class: "signin-error", role: "alert" }, notice);
@@ -158,8 +167,11 @@ function parseSearch(text) {
   return params;
 }
 
+let refreshes = 0; // the latest refresh: an older answer arriving after it is dropped
+
 async function refresh() {
   if (!state.session) return;
+  const my = ++refreshes;
   const params = parseSearch(state.search);
   params.set("view", state.view);
   params.set("status", state.status);
@@ -168,6 +180,7 @@ async function refresh() {
       get(`/api/conversations?${params}`),
       get("/api/inbox/counts"),
     ]);
+    if (my !== refreshes) return; // the view or the filter changed meanwhile
     state.list = conversations;
     for (const entry of conversations) state.entries.set(entry.id, entry);
     state.counts = counts;
@@ -209,24 +222,26 @@ function buildShell() {
   const conversation = h("main", { class: "conversation", id: "conversation" });
   const details = h("aside", { class: "details", "aria-label": t("details.visitor") });
   const campaigns = h("main", { class: "campaigns", id: "campaigns", hidden: true });
+  const satisfaction = h("main", { class: "campaigns report", id: "satisfaction", hidden: true });
   const banner = h("div", { class: "banner", role: "status", hidden: true });
   clear(
     app,
     banner,
-    h("div", { class: "workspace" }, sidebar, inbox, conversation, details, campaigns),
+    h("div", { class: "workspace" }, sidebar, inbox, conversation, details, campaigns, satisfaction),
     h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }),
   );
   renderSidebar(sidebar);
   renderInboxColumn(inbox);
   mountConversation(conversation, details, { send, scheduleRefresh, handleError, toast });
   mountCampaigns(campaigns, { handleError, toast });
+  mountSatisfaction(satisfaction, { handleError, toast });
   on("connection", () => {
     banner.hidden = state.connection !== "reconnecting";
     banner.textContent = t("conn.reconnecting");
   });
 }
 
-// -- sections: the inbox, or #campaigns[/ID[/TAB]] ----------------------------------------------
+// -- sections: the inbox, #campaigns[/ID[/TAB[/...]]] or #satisfaction ----------------------------
 
 function route() {
   const workspace = app.querySelector(".workspace");
@@ -237,13 +252,20 @@ function route() {
   } catch {
     parts = [];
   }
-  const next = parts[0] === "campaigns" && canUseCampaigns() ? "campaigns" : "inbox";
+  const next =
+    parts[0] === "campaigns" && canUseCampaigns() ? "campaigns" : parts[0] === "satisfaction" ? "satisfaction" : "inbox";
   section = next;
-  workspace.classList.toggle("campaigns-mode", next === "campaigns");
-  document.getElementById("conversation").hidden = next === "campaigns";
+  // a page (Campaigns, Satisfaction) takes the place of the inbox, the conversation and its
+  // details
+  workspace.classList.toggle("campaigns-mode", next !== "inbox");
+  document.getElementById("conversation").hidden = next !== "inbox";
   document.getElementById("campaigns").hidden = next !== "campaigns";
+  document.getElementById("satisfaction").hidden = next !== "satisfaction";
+  setConversationShown(next === "inbox");
   if (next === "campaigns") showCampaigns(parts.slice(1));
   else hideCampaigns();
+  if (next === "satisfaction") showSatisfaction();
+  else hideSatisfaction();
   changed("views");
 }
 
@@ -262,6 +284,7 @@ const VIEW_ICONS = { mine: "◉", unassigned: "◌", team: "◈", all: "▤" };
 function renderSidebar(root) {
   const views = h("ul", { class: "views" });
   const marketing = h("ul", { class: "views" });
+  const reports = h("ul", { class: "views" });
   const team = h("ul", { class: "teammates", "aria-label": t("team.title") });
   const mine = me();
   const status = h(
@@ -302,29 +325,27 @@ function renderSidebar(root) {
     h("h2", { class: "section-title" }, t("views.label")),
     views,
     canUseCampaigns() ? [h("h2", { class: "section-title" }, t("nav.marketing")), marketing] : null,
+    h("h2", { class: "section-title" }, t("nav.reports")),
+    reports,
     h("h2", { class: "section-title" }, t("team.title")),
     team,
     footer,
   );
-  const drawViews = () => {
-    const inInbox = section === "inbox";
-    clear(
-      marketing,
+  const pageLink = (name, href, icon, label) =>
+    h(
+      "li",
+      {},
       h(
-        "li",
-        {},
-        h(
-          "a",
-          {
-            href: "#campaigns",
-            class: "view" + (inInbox ? "" : " active"),
-            "aria-current": inInbox ? null : "page",
-          },
-          h("span", { class: "view-icon", "aria-hidden": "true" }, "◆"),
-          h("span", { class: "view-name" }, t("nav.campaigns")),
-        ),
+        "a",
+        { href, class: "view" + (section === name ? " active" : ""), "aria-current": section === name ? "page" : null },
+        h("span", { class: "view-icon", "aria-hidden": "true" }, icon),
+        h("span", { class: "view-name" }, label),
       ),
     );
+  const drawViews = () => {
+    const inInbox = section === "inbox";
+    clear(marketing, pageLink("campaigns", "#campaigns", "◆", t("nav.campaigns")));
+    clear(reports, pageLink("satisfaction", "#satisfaction", "★", t("nav.satisfaction")));
     clear(
       views,
       state.session.views.map((view) =>
@@ -515,12 +536,25 @@ function inboxItem(entry) {
           "span",
           { class: "item-meta" },
           owner ? h("span", { class: "item-owner" }, bidi(owner)) : null,
+          ratedChip(ratingOf(entry.id)),
           entry.tags.slice(0, 3).map((tag) => h("span", { class: "chip small" }, bidi(tag))),
           state.session.spaces.length > 1 ? h("span", { class: "chip small space" }, bidi(entry.space)) : null,
         ),
       ),
       unread ? h("span", { class: "badge", "aria-label": t("inbox.unread", { n: entry.unread }) }, String(entry.unread)) : null,
     ),
+  );
+}
+
+/** A small marker on a conversation whose visitor rated it (as far as this console knows). */
+function ratedChip(score) {
+  if (score === null) return null;
+  return h(
+    "span",
+    { class: `chip small rated r-${score}`, title: t("inbox.rated", { score }) },
+    h("span", { "aria-hidden": "true" }, "★ "),
+    h("span", { class: "visually-hidden" }, t("inbox.rated", { score })),
+    h("span", { "aria-hidden": "true" }, String(score)),
   );
 }
 

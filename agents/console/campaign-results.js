@@ -1,7 +1,9 @@
 // A campaign's results, one phase at a time: the verdict first, a table per arm (exposed,
 // conversions, rate and its interval, lift over the control with its fixed and always-valid
-// intervals, p-values, CSAT), the two server-drawn charts, the method, a short guide, and the
-// CSV. While the campaign is live and the tab visible, it refreshes every 10 seconds.
+// intervals, p-values, CSAT, and a link to the arm's transcripts), the tags of reviewed
+// transcripts per arm (and the blind review), the two server-drawn charts, the method, a short
+// guide, and the CSV. While the campaign is live and the tab visible, it refreshes every 10
+// seconds.
 
 import { get } from "./api.js";
 import { bidi, bidiText, clear, h } from "./dom.js";
@@ -87,16 +89,19 @@ function warnText(results) {
 // -- the view --------------------------------------------------------------------------------
 
 /**
- * Mount the results of `campaign` (with `phases` from GET /api/campaigns/{id}) in `root`.
+ * Mount the results of `campaign` (with `phases` from GET /api/campaigns/{id}) in `root`;
+ * `hash(...parts)` is the address of one of the campaign's views (its transcripts).
  * Returns {stop()}: the refresh timer and the visibility listener go with it.
  */
-export function mountResults(root, { campaign, phases, handleError }) {
+export function mountResults(root, { campaign, phases, handleError, hash }) {
   const id = encodeURIComponent(campaign.id);
   let phase = campaign.phase;
   let metric = null;
   let last = null;
   let timer = null;
   let loading = false;
+  let reviewTags = []; // the space's review tags: a column each, even before any is given
+  let reviewsDrawn = ""; // what the review counts on screen show
 
   if (campaign.phase < 1) {
     clear(root, h("div", { class: "empty-panel" }, h("p", {}, t("results.notLaunched"))));
@@ -125,6 +130,15 @@ export function mountResults(root, { campaign, phases, handleError }) {
   const srmLine = h("p", { class: "srm-warn", hidden: true });
   verdict.append(verdictTitle, verdictLine, srmLine);
   const table = h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("results.tableLabel") });
+  const blindLink = h("a", { class: "btn small", id: "blind-review" }, t("reviews.blind"));
+  const reviewBox = h("div", { class: "reviews-box" });
+  const reviews = h(
+    "section",
+    { class: "reviews", "aria-labelledby": "reviews-title" },
+    h("div", { class: "reviews-head" }, h("h3", { id: "reviews-title" }, t("reviews.title")), blindLink),
+    h("p", { class: "muted small" }, t("reviews.intro")),
+    reviewBox,
+  );
   const rateImg = h("img", { class: "chart", width: "640", height: "280", alt: "" });
   const liftImg = h("img", { class: "chart", width: "640", height: "280", alt: "" });
   const charts = h(
@@ -153,7 +167,7 @@ export function mountResults(root, { campaign, phases, handleError }) {
     ),
     updated,
     verdict,
-    h("div", { class: "results-grid" }, h("div", { class: "results-main" }, table, charts), side),
+    h("div", { class: "results-grid" }, h("div", { class: "results-main" }, table, reviews, charts), side),
   );
 
   phaseSelect.addEventListener("change", () => {
@@ -166,6 +180,15 @@ export function mountResults(root, { campaign, phases, handleError }) {
     draw(last);
   });
   refresh.addEventListener("click", () => load());
+
+  async function loadTags() {
+    try {
+      reviewTags = (await get(`/api/review-tags?space=${encodeURIComponent(campaign.space)}`)).tags;
+      if (last && root.isConnected) drawReviews(last);
+    } catch {
+      // the counts alone, then
+    }
+  }
 
   async function load() {
     if (loading) return;
@@ -213,6 +236,7 @@ export function mountResults(root, { campaign, phases, handleError }) {
     if (srmLine.textContent !== warn) srmLine.textContent = warn ? `${t("results.srmWarn")} ${warn}` : "";
 
     drawTable(results);
+    drawReviews(results);
 
     const signature = `${results.phase}:${results.arms.map((a) => `${a.exposed}/${a.converted}`).join(",")}`;
     const src = (chart) => `/api/campaigns/${id}/charts/${chart}?phase=${results.phase}&v=${encodeURIComponent(signature)}`;
@@ -256,6 +280,12 @@ export function mountResults(root, { campaign, phases, handleError }) {
           h("span", { class: "arm-key" }, bidi(armName(arm.key))),
           arm.key === results.control ? h("span", { class: "chip small" }, t("results.control")) : null,
           h("div", { class: "muted small" }, t("results.expected", { share: percent(arm.expected_share, 0) })),
+          h(
+            "a",
+            { class: "read-transcripts small", href: hash("transcripts", String(results.phase), arm.key) },
+            t("reviews.read"),
+            h("span", { class: "visually-hidden" }, tNodes("reviews.ofArm", { arm: bidi(armName(arm.key)) })),
+          ),
         ),
         cell("exposed", 1, count(arm.exposed)),
         cell("converted", 2, count(m.converted)),
@@ -292,6 +322,49 @@ export function mountResults(root, { campaign, phases, handleError }) {
     );
   }
 
+  /** The tags reviewers gave each arm's transcripts: a row per arm, a column per tag. */
+  function drawReviews(results) {
+    blindLink.href = hash("blind", String(results.phase));
+    const counted = results.arms.flatMap((a) => Object.keys(a.reviews || {}));
+    const tags = [...new Set([...reviewTags, ...counted])].sort();
+    // drawn again only when it changed: a refresh keeps the keyboard's place in it
+    const signature = JSON.stringify([results.phase, tags, results.arms.map((a) => [a.key, a.reviews || {}])]);
+    if (reviewsDrawn === signature) return;
+    reviewsDrawn = signature;
+    if (!tags.length) {
+      clear(reviewBox, h("p", { class: "muted reviews-empty" }, t("reviews.noTags")));
+      return;
+    }
+    clear(
+      reviewBox,
+      h(
+        "div",
+        { class: "table-scroll", tabindex: "0", role: "region", "aria-labelledby": "reviews-title" },
+        h(
+          "table",
+          { class: "table reviews-table" },
+          h("caption", { class: "visually-hidden" }, t("reviews.caption", { phase: results.phase })),
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("results.arm")), tags.map((tag) => h("th", { scope: "col" }, bidi(tag))))),
+          h(
+            "tbody",
+            {},
+            results.arms.map((arm) =>
+              h(
+                "tr",
+                { dataset: { reviewArm: arm.key } },
+                h("th", { scope: "row" }, h("span", { class: "arm-key" }, bidi(armName(arm.key)))),
+                tags.map((tag) => {
+                  const n = arm.reviews?.[tag] || 0;
+                  return h("td", { class: "num" + (n ? "" : " zero"), dataset: { tag } }, count(n));
+                }),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
   function tick() {
     if (document.visibilityState === "visible" && campaign.status === "live" && phase === campaign.phase && root.isConnected) load();
     if (!root.isConnected) stop();
@@ -304,6 +377,7 @@ export function mountResults(root, { campaign, phases, handleError }) {
   timer = setInterval(tick, REFRESH_MS);
   document.addEventListener("visibilitychange", onVisible);
   load();
+  loadTags();
   return { stop };
 }
 

@@ -1,6 +1,8 @@
 // Campaigns, for marketing and admin agents: the list of their spaces' campaigns, one
 // campaign's page (results, settings, history) with its Launch, Pause and Kill actions, and
-// the editor for a new one. The section lives at #campaigns[/ID[/TAB]] (app.js routes it).
+// the editor for a new one. The section lives at #campaigns[/ID[/TAB]] (app.js routes it);
+// the transcript review of an arm at #campaigns/ID/transcripts/PHASE/ARM, the blind review
+// (no arm in its address) at #campaigns/ID/blind/PHASE, both under the Results tab.
 
 import { ApiError, get, post } from "./api.js";
 import { announce, bidi, bidiText, clear, h } from "./dom.js";
@@ -8,6 +10,7 @@ import { dateTimeLabel, t, timeLabel, tNodes } from "./i18n.js";
 import { me, state } from "./state.js";
 import { campaignEditor } from "./campaign-editor.js";
 import { mountResults } from "./campaign-results.js";
+import { mountTranscripts } from "./transcripts.js";
 
 const TABS = ["results", "settings", "history"];
 const STATUSES = ["live", "scheduled", "paused", "draft", "ended"];
@@ -34,13 +37,17 @@ export function hideCampaigns() {
   token += 1;
 }
 
-/** Draw the view of a route: [] the list, ["new"], [id] or [id, tab]. */
+/** Draw the view of a route: [] the list, ["new"], [id], [id, tab], [id, "transcripts",
+ * phase, arm] or [id, "blind", phase]. */
 export function showCampaigns(route) {
   hideCampaigns();
   const my = token;
-  const [first, tab] = route;
+  const [first, tab, phase, arm] = route;
   if (!first) return showList(my);
   if (first === "new") return showNew();
+  if (tab === "blind" || (tab === "transcripts" && arm)) {
+    return showCampaign(first, "results", my, { blind: tab === "blind", phase: Number(phase) || 0, arm: tab === "blind" ? null : arm });
+  }
   return showCampaign(first, TABS.includes(tab) ? tab : null, my);
 }
 
@@ -100,8 +107,9 @@ function failed(err, my) {
 
 async function showList(my) {
   const create = h("a", { class: "btn primary", href: campaignsHash("new") }, "+ ", t("campaigns.new"));
+  const report = h("a", { class: "btn", href: "#satisfaction" }, t("nav.satisfaction"));
   const body = h("div", { class: "page-body" }, h("p", { class: "muted" }, t("common.loading")));
-  clear(root, pageHead(t("campaigns.title"), { actions: [create] }), body);
+  clear(root, pageHead(t("campaigns.title"), { actions: [report, create] }), body);
   focusHeading();
   let campaigns;
   try {
@@ -185,7 +193,7 @@ function showNew() {
 
 // -- one campaign ----------------------------------------------------------------------------
 
-async function showCampaign(id, tab, my) {
+async function showCampaign(id, tab, my, review = null) {
   let detail;
   try {
     detail = await get(`/api/campaigns/${encodeURIComponent(id)}`);
@@ -234,8 +242,20 @@ async function showCampaign(id, tab, my) {
   });
   const panel = h("div", { id: "campaign-panel", role: "tabpanel", "aria-labelledby": `ctab-${tab}`, class: "campaign-panel" });
   clear(root, pageHead(bidi(detail.name), { back: true, actions, badges }), h("div", { class: "page-body" }, tablist, panel));
-  if (tab === "results") {
-    results = mountResults(panel, { campaign: detail, phases: detail.phases, handleError: ctx.handleError });
+  if (tab === "results" && review) {
+    results = mountTranscripts(panel, {
+      campaign: detail,
+      ...review,
+      handleError: ctx.handleError,
+      hash: (...more) => campaignsHash(id, ...more),
+    });
+  } else if (tab === "results") {
+    results = mountResults(panel, {
+      campaign: detail,
+      phases: detail.phases,
+      handleError: ctx.handleError,
+      hash: (...more) => campaignsHash(id, ...more),
+    });
   } else if (tab === "settings") {
     panel.append(
       campaignEditor({
@@ -261,7 +281,9 @@ async function transition(campaign, verb) {
     const text = t(`campaign.done.${verb}`, { status: t(`campaign.status.${updated.status}`) });
     ctx.toast(text);
     announce(text);
-    go(campaign.id, verb === "launch" ? "results" : location.hash.split("/")[2] || "");
+    // a launch shows the results; anything else redraws the view it was done from
+    const here = location.hash.split("/").slice(2).map((part) => decodeURIComponent(part));
+    go(campaign.id, ...(verb === "launch" ? ["results"] : here));
   } catch (err) {
     ctx.handleError(err);
   }

@@ -1,8 +1,11 @@
 // One conversation: its header and actions, the live transcript with notes and receipts,
-// the composer (replies, private notes, canned responses), and the visitor's details. Every
-// piece of user text goes in through bidi(), linkified() or bidiText() (see dom.js).
+// the composer (replies, private notes, canned responses), and the visitor's details: who,
+// where from (the page, and the campaign whose invitation it answered) and how it rated the
+// conversation (live, from the agent socket's csat frames). Every piece of user text goes in
+// through bidi(), linkified() or bidiText() (see dom.js).
 
 import { get, post, del } from "./api.js";
+import { canUseCampaigns, campaignsHash } from "./campaigns.js";
 import { avatar, bidi, bidiText, clear, h, link, linkified } from "./dom.js";
 import { dateTimeLabel, t, timeLabel, tNodes } from "./i18n.js";
 import { agentName, changed, me, state, teamName, visitorName } from "./state.js";
@@ -13,6 +16,22 @@ let aside = null;
 let parts = null; // the DOM of the open conversation
 let typingSentAt = 0;
 let typingTimer = null;
+let ratingBox = null; // the details' rating card
+let shown = true; // false while another section (Campaigns, Satisfaction) replaces this one
+const ratings = new Map(); // conversation id -> the score its visitor gave, once known
+
+/** The score a conversation was rated, if this console has seen it (for the inbox list). */
+export function ratingOf(id) {
+  return ratings.get(id) ?? null;
+}
+
+/** Another section replaces the conversation: its details leave the page (a blind review
+ * must not hold an arm anywhere in the DOM), and come back with it. */
+export function setConversationShown(value) {
+  shown = value;
+  if (!shown) clear(aside);
+  else if (state.detail && parts) drawDetails();
+}
 
 export function mountConversation(mainEl, detailsEl, context) {
   ctx = context;
@@ -63,7 +82,10 @@ export async function openConversation(id, { quiet = false } = {}) {
     messages: new Map(detail.messages.map((m) => [m.seq, m])),
     notes: detail.notes,
     reads: new Map(detail.reads.map((r) => [r.reader.id, r])),
+    campaign: detail.campaign ?? null,
+    csat: detail.csat ?? null,
   };
+  if (detail.csat) rated(id, detail.csat.score);
   state.typing = null;
   if (!(quiet && sameOne)) build();
   drawHeader();
@@ -78,9 +100,11 @@ function build() {
   const header = h("header", { class: "conv-head" });
   const log = h("div", { class: "transcript", role: "log", "aria-label": t("conv.transcript"), tabindex: "0" });
   const typing = h("div", { class: "typing", "aria-live": "polite" });
+  // where it came from and its rating, for screens too narrow for the details panel
+  const summary = h("p", { class: "conv-summary", hidden: true });
   const composer = buildComposer();
-  clear(main, header, log, typing, composer.form);
-  parts = { header, log, typing, ...composer };
+  clear(main, header, summary, log, typing, composer.form);
+  parts = { header, summary, log, typing, ...composer };
 }
 
 // -- header and actions ----------------------------------------------------------------------
@@ -432,6 +456,7 @@ function drawComposerState() {
 // -- details ---------------------------------------------------------------------------------
 
 function drawDetails() {
+  if (!shown || !state.detail) return;
   const { visitor, conversation: conv } = state.detail;
   const context = visitor.context || {};
   const attributes = Object.entries(visitor.attributes || {});
@@ -481,10 +506,11 @@ function drawDetails() {
       "section",
       { class: "card" },
       h("h3", {}, t("details.context")),
-      context.url || context.referrer || context.locale || context.user_agent
+      context.url || context.referrer || context.locale || context.user_agent || state.detail.campaign
         ? h(
             "dl",
             {},
+            row(t("details.campaign"), campaignOrigin()),
             row(t("details.page"), context.url ? [context.title ? h("span", { class: "page-title" }, bidi(context.title)) : null, link(context.url)] : null),
             row(t("details.referrer"), context.referrer ? link(context.referrer) : null),
             row(t("details.locale"), context.locale),
@@ -492,6 +518,7 @@ function drawDetails() {
           )
         : h("p", { class: "muted" }, t("details.none")),
     ),
+    (ratingBox = h("section", { class: "card rating-card", "aria-live": "polite" })),
     h(
       "section",
       { class: "card" },
@@ -542,6 +569,97 @@ function drawDetails() {
       h("dl", {}, row(t("details.space"), conv.space), row(t("details.started"), dateTimeLabel(conv.created_at))),
     ),
   );
+  drawRating();
+}
+
+/** "Delivery nudge — arm b, phase 1": the campaign whose invitation the visitor answered, a
+ * link to its results for those who may read them (marketing, admin), text for the others. */
+function campaignOrigin() {
+  const campaign = state.detail.campaign;
+  if (!campaign) return null;
+  const name = campaign.name ? bidi(campaign.name) : t("details.campaignGone");
+  return h(
+    "span",
+    { class: "origin" },
+    canUseCampaigns() && campaign.name
+      ? h("a", { href: campaignsHash(campaign.id, "results"), class: "origin-link" }, name)
+      : h("span", { class: "origin-name" }, name),
+    h("span", { class: "muted origin-arm" }, " — ", tNodes("details.campaignArm", { arm: bidi(campaign.arm), phase: campaign.phase })),
+  );
+}
+
+const STARS = 5;
+
+/** The visitor's rating: the score of 5 (stars drawn, the figure said), its comment as text,
+ * when, and for whom (the last agent who replied). Drawn alone when it arrives live, so that
+ * nothing typed in the panel is lost. */
+function drawRating() {
+  drawSummary();
+  if (!shown || !state.detail || !ratingBox?.isConnected) return;
+  const { csat, conversation: conv } = state.detail;
+  const body = csat
+    ? [
+        h(
+          "p",
+          { class: `rating r-${csat.score}` },
+          h("span", { class: "stars", "aria-hidden": "true" }, "★".repeat(csat.score), h("span", { class: "stars-off" }, "★".repeat(STARS - csat.score))),
+          h("strong", { class: "rating-score" }, t("details.ratingScore", { score: csat.score, of: STARS })),
+        ),
+        csat.comment ? h("blockquote", { class: "rating-comment" }, bidi(csat.comment)) : null,
+        h(
+          "p",
+          { class: "muted small rating-meta" },
+          csat.at ? h("time", { datetime: csat.at }, dateTimeLabel(csat.at)) : null,
+          csat.at && csat.agent_id ? " · " : null,
+          csat.agent_id === me().id ? t("details.ratingForYou") : null,
+          csat.agent_id && csat.agent_id !== me().id ? tNodes("details.ratingFor", { name: bidi(agentName(csat.agent_id) || t("details.formerAgent")) }) : null,
+        ),
+      ]
+    : h("p", { class: "muted" }, t("details.notRated"));
+  // an open conversation is rated once resolved: until then, nothing to show
+  ratingBox.hidden = !csat && conv.status !== "resolved";
+  clear(ratingBox, h("h3", {}, t("details.rating")), body);
+}
+
+/** The campaign's name and the rating on one line, above the transcript; the stylesheet shows
+ * it only where the details panel is hidden. */
+function drawSummary() {
+  if (!parts?.summary || !state.detail) return;
+  const { campaign, csat } = state.detail;
+  const bits = [];
+  if (campaign) {
+    const name = campaign.name ? bidi(campaign.name) : t("details.campaignGone");
+    bits.push(
+      h(
+        "span",
+        {},
+        t("details.campaign"),
+        " ",
+        canUseCampaigns() && campaign.name ? h("a", { href: campaignsHash(campaign.id, "results") }, name) : h("strong", {}, name),
+      ),
+    );
+  }
+  if (csat) bits.push(h("span", { class: "summary-rating" }, h("span", { class: "stars", "aria-hidden": "true" }, "★ "), t("details.ratingLine", { score: csat.score, of: STARS })));
+  parts.summary.hidden = !bits.length;
+  clear(parts.summary, bits.map((bit, i) => (i ? [" · ", bit] : bit)));
+}
+
+function rated(id, score) {
+  if (score === null || score === undefined || ratings.get(id) === score) return;
+  ratings.set(id, score);
+  changed("inbox");
+}
+
+/** The rating as the server keeps it (its time, the agent it counts for), after a live frame. */
+async function refreshRating(id) {
+  try {
+    const detail = await get(`/api/conversations/${encodeURIComponent(id)}`);
+    if (state.openId !== id || !state.detail || !detail.csat) return;
+    state.detail.csat = detail.csat;
+    drawRating();
+  } catch {
+    // the frame's figures stay on screen
+  }
 }
 
 // -- live frames -----------------------------------------------------------------------------
@@ -606,6 +724,7 @@ export function receive(frame) {
       });
       drawHeader();
       drawComposerState();
+      drawRating();
       break;
     case "tags":
       if (!open) break;
@@ -627,6 +746,15 @@ export function receive(frame) {
       drawTyping();
       clearTimeout(typingTimer);
       typingTimer = setTimeout(drawTyping, 5100);
+      break;
+    case "csat":
+      // score null: the visitor was asked; a score: it has just rated the conversation
+      if (frame.score === null || frame.score === undefined) break;
+      rated(frame.conversation_id, frame.score);
+      if (!open) break;
+      state.detail.csat = { score: frame.score, comment: frame.comment ?? null, at: new Date().toISOString(), agent_id: state.detail.csat?.agent_id ?? null };
+      drawRating();
+      refreshRating(frame.conversation_id);
       break;
     case "visitor":
       if (state.detail && frame.visitor.id === state.detail.visitor.id) {
