@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from starlette.routing import BaseRoute, Route
 
-from agents import api, canned, directory, satisfaction, signin, teams
+from agents import api, canned, directory, exports_rest, satisfaction, signin, teams
 from agents.campaigns import rest as campaigns
 from agents.openapi import openapi_endpoint
 from agents.reports import rest as reports
@@ -25,6 +25,7 @@ OPS: list[Op] = [
     *campaigns.OPS,
     *satisfaction.OPS,
     *reports.OPS,
+    *exports_rest.OPS,
 ]
 
 

@@ -381,29 +381,108 @@ def space_secret(key: str, rotate: bool) -> None:
 
 
 @main.command()
+@click.option(
+    "--table",
+    type=click.Choice(["messages", "conversations", "exposures", "goal_events"]),
+    default="messages",
+    show_default=True,
+    help="What to export: one row per message, conversation, exposure or goal event.",
+)
 @click.option("--format", "fmt", required=True, type=click.Choice(["csv", "jsonl", "parquet"]))
 @click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path)
+    "--out",
+    required=True,
+    type=click.Path(writable=True, path_type=Path),
+    help="The file to write (a directory with --partition day).",
 )
 @click.option("--since", type=_IsoTime(), default=None, help="From this time (inclusive).")
 @click.option("--until", type=_IsoTime(), default=None, help="Up to this time (exclusive).")
 @click.option("--space", default=None, metavar="KEY", help="Only this space.")
+@click.option(
+    "--redact",
+    type=click.Choice(["mask", "hash", "drop"]),
+    default="mask",
+    show_default=True,
+    help="How personal data in text is replaced: [email], a keyed token, or nothing.",
+)
+@click.option("--raw", is_flag=True, help="Export text as it is, personal data included (logged).")
+@click.option(
+    "--partition",
+    type=click.Choice(["day"]),
+    default=None,
+    help="Parquet only: a directory of one file per UTC day (date=YYYY-MM-DD/).",
+)
 def export(
-    fmt: str, out: Path, since: datetime | None, until: datetime | None, space: str | None
+    table: str,
+    fmt: str,
+    out: Path,
+    since: datetime | None,
+    until: datetime | None,
+    space: str | None,
+    redact: str,
+    raw: bool,
+    partition: str | None,
 ) -> None:
-    """Export every message, one row each, for analytics."""
-    from chat.export import export_messages
+    """Export a table for analytics, redacted unless --raw (docs/reports.md: the columns)."""
+    from agents.exports import Export, count_rows, export_to_file
 
     if since and until and since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
+    if partition and fmt != "parquet":
+        raise click.BadParameter("partitions are Parquet files", param_hint="--partition")
     if not out.parent.exists():
         raise click.BadParameter(f"folder {str(out.parent)!r} does not exist", param_hint="--out")
+    if out.is_dir() and not partition:
+        raise click.BadParameter(f"{str(out)!r} is a folder: name a file", param_hint="--out")
     settings = _settings()
     _migrate(settings)
-    count = _run(
-        _with_db(settings, export_messages, out, fmt, since=since, until=until, space=space)
-    )
-    click.echo(f"{count} messages written to {out}", err=True)
+    job = Export(table=table, space=space, since=since, until=until, redact=redact, raw=raw)  # type: ignore[arg-type]
+    if raw:  # who runs the command line may read everything; it is still on record
+        from chat.logging import configure_logging, get_logger
+
+        configure_logging(settings.log_level, settings.log_format)
+        get_logger("causette.export").warning("export_raw", table=table, space=space)
+    terminal = sys.stderr.isatty()
+
+    async def run(db: Any) -> int:
+        total = await count_rows(db, job) if terminal else 0
+        bar = _Progress(total, table) if terminal else None
+        try:
+            return await export_to_file(
+                db, job, out, fmt,  # type: ignore[arg-type]
+                partition=partition == "day",
+                progress=bar.update if bar else None,
+            )  # fmt: skip
+        finally:
+            if bar is not None:
+                bar.done()
+
+    count = _run(_with_db(settings, run))
+    what = "raw" if raw else f"redacted ({redact})"
+    click.echo(f"{count} {table.replace('_', ' ')} written to {out}, {what}", err=True)
+
+
+class _Progress:
+    """A one-line progress bar on the terminal (stderr), redrawn at most every 1 %."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.total = max(total, 1)
+        self.what = what
+        self.shown = -1
+
+    def update(self, done: int) -> None:
+        percent = min(100, done * 100 // self.total)
+        if percent == self.shown:
+            return
+        self.shown = percent
+        filled = percent // 4
+        bar = "#" * filled + "." * (25 - filled)
+        sys.stderr.write(f"\r{self.what} [{bar}] {percent:3d} % {done:,}")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from agents.models import conversation_tags, csat_ratings
 from chat.clock import as_utc
 from chat.db import Database
-from chat.models import conversations, messages
+from chat.models import conversations, messages, visitors
 
 __all__ = ["Fact", "entry_page", "facts", "utm"]
 
@@ -27,6 +27,7 @@ __all__ = ["Fact", "entry_page", "facts", "utm"]
 class Fact:
     id: str
     visitor_id: str
+    visitor_name: str | None
     created_at: datetime  # the first visitor message
     first_response_at: datetime | None
     resolved_at: datetime | None
@@ -106,6 +107,7 @@ async def facts(db: Database, space_id: str, start: datetime, end: datetime) -> 
         sa.select(
             conversations.c.id,
             conversations.c.visitor_id,
+            visitors.c.name.label("visitor_name"),
             conversations.c.status,
             conversations.c.resolved_at,
             conversations.c.first_assigned_at,
@@ -128,9 +130,9 @@ async def facts(db: Database, space_id: str, start: datetime, end: datetime) -> 
             csat_ratings.c.comment,
         )
         .select_from(
-            conversations.join(
-                per_conversation, per_conversation.c.cid == conversations.c.id
-            ).outerjoin(csat_ratings, csat_ratings.c.conversation_id == conversations.c.id)
+            conversations.join(per_conversation, per_conversation.c.cid == conversations.c.id)
+            .join(visitors, visitors.c.id == conversations.c.visitor_id)
+            .outerjoin(csat_ratings, csat_ratings.c.conversation_id == conversations.c.id)
         )
         .where(per_conversation.c.first_v.is_not(None))
     )
@@ -164,6 +166,7 @@ def _fact(r: Any, tags: tuple[str, ...]) -> Fact:
     return Fact(
         id=r.id,
         visitor_id=r.visitor_id,
+        visitor_name=r.visitor_name,
         created_at=as_utc(r.first_v),
         first_response_at=_at(r.first_reply),
         resolved_at=_at(r.resolved_at),

@@ -9,8 +9,8 @@ import asyncio
 import uuid
 from pathlib import Path
 
+from agents.exports import Export, export_to_file
 from chat.db import Database
-from chat.export import export_messages
 from tests.agents.consoleclient import ConsoleAgent, open_visitor, space_with_agents
 from tests.servers import ServerProcess
 
@@ -261,7 +261,7 @@ async def test_notes_never_reach_the_visitor(server: ServerProcess, tmp_path: Pa
         out = tmp_path / "export.jsonl"
         db = Database(server.database_url)
         try:
-            count = await export_messages(db, out, "jsonl", space=space)
+            count = await export_to_file(db, Export(space=space), out, "jsonl")
         finally:
             await db.dispose()
         assert count == 2 and "ledger" not in out.read_text()

@@ -18,14 +18,17 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from agents.accounts import create_agent
+from agents.exports import Export, export_to_file
 from chat.db import Database, migrate
-from chat.export import export_messages
 from chat.models import messages
 from chat.spaces import create_space
 from chat.store import Store
 from tests.clirun import causette
 
-COLUMNS = ["conversation_id", "space", "seq", "author_kind", "author_id", "body", "created_at"]
+COLUMNS = [
+    "conversation_id", "space", "seq", "author_kind", "author_id", "body", "created_at",
+    "campaign_id", "arm",
+]  # fmt: skip
 AWKWARD = 'Hello, "world"; a,b,,c\nsecond line\r\nthird\ttab — été, 日本語, 😀 \\ end'
 
 
@@ -107,7 +110,17 @@ def from_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def as_text(rows: list[Row]) -> list[list[str]]:
     return [
-        [r.conversation_id, r.space, str(r.seq), r.author_kind, r.author_id, r.body, r.iso()]
+        [
+            r.conversation_id,
+            r.space,
+            str(r.seq),
+            r.author_kind,
+            r.author_id,
+            r.body,
+            r.iso(),
+            "",
+            "",
+        ]
         for r in rows
     ]
 
@@ -117,7 +130,7 @@ def check_csv(path: Path, expected: list[Row]) -> None:
     assert header == COLUMNS
     assert body == as_text(expected)
     for line in body:
-        assert line[-1].endswith("Z")
+        assert line[6].endswith("Z")
     # duckdb and pyarrow parse it the same way
     table = pacsv.read_csv(
         path,
@@ -137,7 +150,9 @@ def check_csv(path: Path, expected: list[Row]) -> None:
 def check_jsonl(path: Path, expected: list[Row]) -> None:
     records = from_jsonl(path)
     assert [list(r) for r in records] == [COLUMNS] * len(expected)
-    assert [list(map(str, r.values())) for r in records] == as_text(expected)
+    assert [[str(v) if v is not None else "" for v in r.values()] for r in records] == as_text(
+        expected
+    )
     assert all(isinstance(r["seq"], int) for r in records)
     con = duckdb.connect()
     got = con.execute("SELECT body FROM read_json(?, format = 'newline_delimited')", [str(path)])
@@ -157,6 +172,8 @@ def check_parquet(path: Path, expected: list[Row]) -> None:
             "author_id": r.author_id,
             "body": r.body,
             "created_at": r.created_at,
+            "campaign_id": None,
+            "arm": None,
         }
         for r in expected
     ]
@@ -197,7 +214,7 @@ async def test_export_every_format_and_filter(empty_database: str, tmp_path: Pat
             assert not flags
             db = Database(url)
             try:
-                await export_messages(db, out, fmt)  # type: ignore[arg-type]
+                await export_to_file(db, Export(), out, fmt)  # type: ignore[arg-type]
             finally:
                 await db.dispose()
             return out
@@ -229,10 +246,11 @@ async def test_export_every_format_and_filter(empty_database: str, tmp_path: Pat
             ({"since": at(9)}, lambda r: False),
         ):
             out = tmp_path / "filtered.jsonl"
-            count = await export_messages(db, out, "jsonl", **kwargs)  # type: ignore[arg-type]
+            count = await export_to_file(db, Export(**kwargs), out, "jsonl")  # type: ignore[arg-type]
             expected = [r for r in rows if keep(r)]
             assert count == len(expected)
-            assert [list(map(str, r.values())) for r in from_jsonl(out)] == as_text(expected)
+            got = [[str(v) if v is not None else "" for v in r.values()] for r in from_jsonl(out)]
+            assert got == as_text(expected)
     finally:
         await db.dispose()
 
