@@ -232,7 +232,8 @@ def _phase(call: Call, campaign: Campaign) -> int:
 
 async def _results(call: Call, campaign: Campaign) -> dict[str, Any]:
     phase = _phase(call, campaign)
-    results = await campaign_results(call.ctx.db, campaign, phase)
+    with_series = call.query("series", "false") in ("true", "1", "yes")
+    results = await campaign_results(call.ctx.db, campaign, phase, series=with_series)
     tagged = await reviews.arm_tag_counts(call.ctx.db, campaign, phase)
     for arm in results["arms"]:
         arm["reviews"] = tagged.get(arm["key"], {})
@@ -411,7 +412,11 @@ OPS = [
         "A phase's results per arm, with intervals, sequential test, SRM and verdict",
         "campaigns",
         response="CampaignResults",
-        query=(_PHASE, Param("format", "csv for the table as CSV")),
+        query=(
+            _PHASE,
+            Param("format", "csv for the table as CSV"),
+            Param("series", "true: the cumulative figures over time too (what the charts draw)"),
+        ),
         errors=(400, 403, 404),
     ),
     Op(

@@ -271,6 +271,14 @@ async def test_results_of_a_seeded_experiment_match_independent_values(inproc: A
         assert results["verdict"]["code"] == "not_enough_data"  # the holdout has 11 < 25
         assert "sequential" in results["method"]
 
+        assert "series" not in results  # the costly part, for who asks (the charts do)
+        over_time = await marketing.ok("GET", f"/api/campaigns/{c['id']}/results?series=true")
+        last = {arm: points[-1] for arm, points in over_time["series"]["rate"].items()}
+        assert {k: (p["exposed"], p["converted"]) for k, p in last.items()} == counts
+        assert over_time["series"]["unit"] == "hour" and set(over_time["series"]["lift"]) == {
+            "a",
+            "b",
+        }
         csv = await marketing.call("GET", f"/api/campaigns/{c['id']}/results?format=csv")
         assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
         rows = [line.split(",") for line in csv.text.strip().splitlines()]
