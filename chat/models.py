@@ -136,6 +136,11 @@ conversations = sa.Table(
     sa.Column("entry_user_agent", sa.String(512)),
     sa.Column("first_assigned_at", Timestamp),
     sa.Column("reopened", sa.Integer, nullable=False, server_default="0"),
+    # kept by every append, so that reports read conversations alone: messages by author
+    # (system ones are last_seq minus these) and the first agent message
+    sa.Column("visitor_messages", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("agent_messages", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_agent_at", Timestamp),
     sa.CheckConstraint("status IN ('open', 'resolved')", name="status"),
     sa.Index("ix_conversations_space_id_status", "space_id", "status"),
     sa.Index("ix_conversations_visitor_id", "visitor_id"),

@@ -643,7 +643,11 @@ class Store:
             await conn.execute(
                 conversations.update()
                 .where(conversations.c.id == conv.id)
-                .values(last_seq=conversations.c.last_seq + 1, updated_at=now)
+                .values(
+                    last_seq=conversations.c.last_seq + 1,
+                    updated_at=now,
+                    **_tally(principal.kind, now),
+                )
                 .returning(conversations.c.last_seq)
             )
         ).scalar_one()
@@ -679,6 +683,19 @@ class Store:
 
     def _unit(self) -> _Unit:
         return _Unit(self.db.write())
+
+
+def _tally(kind: str, now: datetime) -> dict[str, Any]:
+    """The conversation's counters a message of this author kind moves (see chat/writer.py,
+    which does the same in SQL)."""
+    if kind == "visitor":
+        return {"visitor_messages": conversations.c.visitor_messages + 1}
+    if kind == "agent":
+        return {
+            "agent_messages": conversations.c.agent_messages + 1,
+            "first_agent_at": sa.func.coalesce(conversations.c.first_agent_at, now),
+        }
+    return {}
 
 
 def _first_assignment() -> dict[str, Any]:

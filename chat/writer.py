@@ -79,10 +79,16 @@ locked AS (
     ORDER BY c.id FOR UPDATE
 ),
 counts AS (
-    SELECT conv, count(*) AS n FROM ok GROUP BY conv
+    SELECT conv, count(*) AS n, count(*) FILTER (WHERE kind = 'visitor') AS v,
+        count(*) FILTER (WHERE kind = 'agent') AS a
+    FROM ok GROUP BY conv
 ),
 bump AS (
-    UPDATE conversations c SET last_seq = c.last_seq + counts.n, updated_at = $6
+    UPDATE conversations c SET last_seq = c.last_seq + counts.n, updated_at = $6,
+        visitor_messages = c.visitor_messages + counts.v,
+        agent_messages = c.agent_messages + counts.a,
+        first_agent_at = CASE WHEN counts.a > 0 THEN coalesce(c.first_agent_at, $6)
+            ELSE c.first_agent_at END
     FROM counts
     WHERE c.id = counts.conv AND c.status = 'open' AND c.id IN (SELECT id FROM locked)
     RETURNING c.id, c.last_seq AS last, counts.n, c.space_id, c.visitor_id
@@ -103,13 +109,15 @@ FROM ins JOIN bump b ON b.id = ins.conversation_id
 
 _SQLITE_BUMP = {
     "visitor": """
-        UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now
+        UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now,
+            visitor_messages = visitor_messages + 1
         WHERE id = :conv AND status = 'open' AND visitor_id = :author AND NOT EXISTS (
             SELECT 1 FROM messages m JOIN conversations c2 ON c2.id = m.conversation_id
             WHERE m.client_id = :cid AND c2.visitor_id = :author)
         RETURNING last_seq, space_id, visitor_id""",
     "agent": """
-        UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now
+        UPDATE conversations SET last_seq = last_seq + 1, updated_at = :now,
+            agent_messages = agent_messages + 1, first_agent_at = coalesce(first_agent_at, :now)
         WHERE id = :conv AND status = 'open'
           AND space_id IN (SELECT space_id FROM agent_spaces WHERE agent_id = :author)
           AND NOT EXISTS (

@@ -1,15 +1,16 @@
 """One row of facts per conversation, read in one query: what every report is computed from.
 
-A conversation is counted by when it started: its visitor's first message (a proactive
-invitation alone never opens one). Its first response is the first agent message after that
-first visitor message: system messages, invitations and private notes (which are not
-messages) neither start nor stop it.
+A conversation is counted by when it started: its visitor's first message, which opens it (a
+proactive invitation alone never does). Its first response is its first agent message, which
+can only come after that: system messages, invitations and private notes (which are not
+messages) neither start nor stop it. The counters come from the conversation's row, which
+every append keeps (chat/store.py, chat/writer.py): no message is read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from agents.models import conversation_tags, csat_ratings
 from chat.clock import as_utc
 from chat.db import Database
-from chat.models import conversations, messages, visitors
+from chat.models import conversations, visitors
 
 __all__ = ["Fact", "entry_page", "facts", "utm"]
 
@@ -73,68 +74,41 @@ def utm(url: str | None) -> dict[str, str]:
 
 
 async def facts(db: Database, space_id: str, start: datetime, end: datetime) -> list[Fact]:
-    """The conversations of a space whose first visitor message came in [start, end)."""
-    m = messages
-    per_conversation = (
-        sa.select(
-            m.c.conversation_id.label("cid"),
-            sa.func.min(sa.case((m.c.author_kind == "visitor", m.c.created_at))).label("first_v"),
-            sa.func.sum(sa.case((m.c.author_kind == "visitor", 1), else_=0)).label("n_visitor"),
-            sa.func.sum(sa.case((m.c.author_kind == "agent", 1), else_=0)).label("n_agent"),
-            sa.func.sum(sa.case((m.c.author_kind == "system", 1), else_=0)).label("n_system"),
-        )
-        .select_from(m.join(conversations, conversations.c.id == m.c.conversation_id))
-        .where(
-            conversations.c.space_id == space_id,
-            conversations.c.created_at >= start,
-            conversations.c.created_at < end,
-        )
-        .group_by(m.c.conversation_id)
-        .subquery("per_conversation")
-    )
-    reply = m.alias("reply")
-    first_reply = (
-        sa.select(sa.func.min(reply.c.created_at))
-        .where(
-            reply.c.conversation_id == per_conversation.c.cid,
-            reply.c.author_kind == "agent",
-            reply.c.created_at >= per_conversation.c.first_v,
-        )
-        .correlate(per_conversation)
-        .scalar_subquery()
-    )
+    """The conversations of a space whose first visitor message came in [start, end): the
+    conversations table alone (its counters are kept by every append), its ratings and tags."""
+    c = conversations
     query = (
         sa.select(
-            conversations.c.id,
-            conversations.c.visitor_id,
+            c.c.id,
+            c.c.visitor_id,
             visitors.c.name.label("visitor_name"),
-            conversations.c.status,
-            conversations.c.resolved_at,
-            conversations.c.first_assigned_at,
-            conversations.c.reopened,
-            conversations.c.assignee_id,
-            conversations.c.team_id,
-            conversations.c.campaign_id,
-            conversations.c.campaign_phase,
-            conversations.c.campaign_arm,
-            conversations.c.entry_url,
-            conversations.c.entry_referrer,
-            conversations.c.entry_locale,
-            conversations.c.entry_user_agent,
-            per_conversation.c.first_v,
-            per_conversation.c.n_visitor,
-            per_conversation.c.n_agent,
-            per_conversation.c.n_system,
-            first_reply.label("first_reply"),
+            c.c.created_at,
+            c.c.status,
+            c.c.resolved_at,
+            c.c.first_assigned_at,
+            c.c.reopened,
+            c.c.assignee_id,
+            c.c.team_id,
+            c.c.campaign_id,
+            c.c.campaign_phase,
+            c.c.campaign_arm,
+            c.c.entry_url,
+            c.c.entry_referrer,
+            c.c.entry_locale,
+            c.c.entry_user_agent,
+            c.c.last_seq,
+            c.c.visitor_messages,
+            c.c.agent_messages,
+            c.c.first_agent_at,
             csat_ratings.c.score,
             csat_ratings.c.comment,
         )
         .select_from(
-            conversations.join(per_conversation, per_conversation.c.cid == conversations.c.id)
-            .join(visitors, visitors.c.id == conversations.c.visitor_id)
-            .outerjoin(csat_ratings, csat_ratings.c.conversation_id == conversations.c.id)
+            c.join(visitors, visitors.c.id == c.c.visitor_id).outerjoin(
+                csat_ratings, csat_ratings.c.conversation_id == c.c.id
+            )
         )
-        .where(per_conversation.c.first_v.is_not(None))
+        .where(c.c.space_id == space_id, c.c.created_at >= start, c.c.created_at < end)
     )
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
@@ -159,7 +133,9 @@ async def facts(db: Database, space_id: str, start: datetime, end: datetime) -> 
 
 
 def _at(value: Any) -> datetime | None:
-    return as_utc(value) if value is not None else None
+    if value is None or value.tzinfo is UTC:
+        return value
+    return as_utc(value)
 
 
 def _fact(r: Any, tags: tuple[str, ...]) -> Fact:
@@ -167,8 +143,8 @@ def _fact(r: Any, tags: tuple[str, ...]) -> Fact:
         id=r.id,
         visitor_id=r.visitor_id,
         visitor_name=r.visitor_name,
-        created_at=as_utc(r.first_v),
-        first_response_at=_at(r.first_reply),
+        created_at=_at(r.created_at),  # type: ignore[arg-type]
+        first_response_at=_at(r.first_agent_at),
         resolved_at=_at(r.resolved_at),
         first_assigned_at=_at(r.first_assigned_at),
         status=r.status,
@@ -182,9 +158,9 @@ def _fact(r: Any, tags: tuple[str, ...]) -> Fact:
         entry_referrer=r.entry_referrer,
         entry_locale=r.entry_locale,
         entry_user_agent=r.entry_user_agent,
-        visitor_messages=int(r.n_visitor or 0),
-        agent_messages=int(r.n_agent or 0),
-        system_messages=int(r.n_system or 0),
+        visitor_messages=r.visitor_messages,
+        agent_messages=r.agent_messages,
+        system_messages=max(0, r.last_seq - r.visitor_messages - r.agent_messages),
         csat_score=r.score,
         csat_comment=r.comment,
         tags=tags,

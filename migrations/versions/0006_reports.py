@@ -1,6 +1,7 @@
 """Reports: where each conversation started (page, referrer, locale, browser), when it was
-first assigned and how often reopened; a space's business hours, holidays, missed-chat
-threshold and extra redaction patterns; conversations by space and creation time.
+first assigned, how often reopened, its messages by author and its first agent message; a
+space's business hours, holidays, missed-chat threshold and extra redaction patterns;
+conversations by space and creation time.
 
 Revision ID: 0006
 Revises: 0005
@@ -27,12 +28,29 @@ def upgrade() -> None:
             sa.Column("first_assigned_at", sa.DateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("reopened", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column("visitor_messages", sa.Integer(), server_default="0", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("agent_messages", sa.Integer(), server_default="0", nullable=False)
+        )
+        batch_op.add_column(sa.Column("first_agent_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(
             "ix_conversations_space_id_created_at", ["space_id", "created_at"], unique=False
         )
     # what is known of the conversations before: their current assignment is their first
     op.execute(
         "UPDATE conversations SET first_assigned_at = assigned_at WHERE assigned_at IS NOT NULL"
+    )
+    # the counters of the conversations before, from their messages (once, here)
+    op.execute(
+        "UPDATE conversations SET"
+        " visitor_messages = (SELECT count(*) FROM messages m WHERE m.conversation_id ="
+        " conversations.id AND m.author_kind = 'visitor'),"
+        " agent_messages = (SELECT count(*) FROM messages m WHERE m.conversation_id ="
+        " conversations.id AND m.author_kind = 'agent'),"
+        " first_agent_at = (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id ="
+        " conversations.id AND m.author_kind = 'agent')"
     )
 
     with op.batch_alter_table("spaces", schema=None) as batch_op:
@@ -53,6 +71,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_space_id_created_at")
+        batch_op.drop_column("first_agent_at")
+        batch_op.drop_column("agent_messages")
+        batch_op.drop_column("visitor_messages")
         batch_op.drop_column("reopened")
         batch_op.drop_column("first_assigned_at")
         batch_op.drop_column("entry_user_agent")

@@ -53,6 +53,7 @@ async def _seed(url: str, space: str, agent_id: str) -> dict[str, Any]:
                     entry_url="https://shop.example/promo?utm_source=mail&email=ada@example.com",
                     entry_user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0) Mobile/15E148",
                     campaign_id="camp-1", campaign_phase=1, campaign_arm="b",
+                    visitor_messages=1, agent_messages=1, first_agent_at=at(3),
                 )
             )  # fmt: skip
             await conn.execute(

@@ -86,6 +86,10 @@ async def _conversation(
                     assignee_id=agent_id,
                     first_assigned_at=first + timedelta(seconds=30) if agent_id else None,
                     reopened=reopened,
+                    # what the store keeps with every append
+                    visitor_messages=sum(kind == "visitor" for kind, _ in said),
+                    agent_messages=sum(kind == "agent" for kind, _ in said),
+                    first_agent_at=min((t for kind, t in said if kind == "agent"), default=None),
                     entry_url=entry,
                     campaign_id=campaign[0] if campaign else None,
                     campaign_phase=1 if campaign else None,
