@@ -89,10 +89,12 @@ async def seed(conversations: int) -> None:
                 sa.text(
                     "INSERT INTO conversations (id, space_id, visitor_id, status, last_seq,"
                     " created_at, updated_at, resolved_at, assignee_id, assigned_at,"
-                    " first_assigned_at, reopened, entry_url)"
+                    " first_assigned_at, reopened, visitor_messages, agent_messages,"
+                    " first_agent_at, entry_url)"
                     " SELECT c, :s, v, 'resolved', 10, at, at + interval '20 minutes',"
                     " at + interval '20 minutes', :a, at + interval '30 seconds',"
-                    " at + interval '30 seconds', (g % 17 = 0)::int,"
+                    " at + interval '30 seconds', (g % 17 = 0)::int, 5, 5,"
+                    " at + make_interval(secs => 30 + g % 90),"
                     " 'https://shop.example/' || (ARRAY['promo', 'faq', 'bets'])[g % 3 + 1]"
                     " FROM seed"
                 ),

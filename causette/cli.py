@@ -447,6 +447,14 @@ def export(
     async def run(db: Any) -> int:
         total = await count_rows(db, job) if terminal else 0
         bar = _Progress(total, table) if terminal else None
+        if table == "messages" and not raw and (os.cpu_count() or 1) > 1:
+            # message bodies are redacted in another process while the next page is read
+            import concurrent.futures
+            import multiprocessing
+
+            job.pool = concurrent.futures.ProcessPoolExecutor(
+                max(1, (os.cpu_count() or 2) - 1), mp_context=multiprocessing.get_context("spawn")
+            )
         try:
             return await export_to_file(
                 db, job, out, fmt,  # type: ignore[arg-type]
@@ -454,6 +462,8 @@ def export(
                 progress=bar.update if bar else None,
             )  # fmt: skip
         finally:
+            if job.pool is not None:
+                job.pool.shutdown(cancel_futures=True)
             if bar is not None:
                 bar.done()
 

@@ -129,7 +129,7 @@ async def facts(db: Database, space_id: str, start: datetime, end: datetime) -> 
             )
             for t in tag_rows:
                 tags.setdefault(t.conversation_id, []).append(t.tag)
-    return [_fact(r, tuple(sorted(tags.get(r.id, ())))) for r in rows]
+    return [_fact(r, tuple(sorted(tags.get(r[0], ())))) for r in rows]
 
 
 def _at(value: Any) -> datetime | None:
@@ -139,29 +139,34 @@ def _at(value: Any) -> datetime | None:
 
 
 def _fact(r: Any, tags: tuple[str, ...]) -> Fact:
+    # positional: attribute access on a row costs more than the rest of this together
+    (cid, visitor_id, visitor_name, created_at, status, resolved_at, first_assigned_at, reopened,
+     assignee_id, team_id, campaign_id, campaign_phase, campaign_arm, entry_url, entry_referrer,
+     entry_locale, entry_user_agent, last_seq, visitor_messages, agent_messages, first_agent_at,
+     score, comment) = tuple(r)  # fmt: skip
     return Fact(
-        id=r.id,
-        visitor_id=r.visitor_id,
-        visitor_name=r.visitor_name,
-        created_at=_at(r.created_at),  # type: ignore[arg-type]
-        first_response_at=_at(r.first_agent_at),
-        resolved_at=_at(r.resolved_at),
-        first_assigned_at=_at(r.first_assigned_at),
-        status=r.status,
-        reopened=int(r.reopened or 0),
-        assignee_id=r.assignee_id,
-        team_id=r.team_id,
-        campaign_id=r.campaign_id,
-        campaign_phase=r.campaign_phase,
-        campaign_arm=r.campaign_arm,
-        entry_url=r.entry_url,
-        entry_referrer=r.entry_referrer,
-        entry_locale=r.entry_locale,
-        entry_user_agent=r.entry_user_agent,
-        visitor_messages=r.visitor_messages,
-        agent_messages=r.agent_messages,
-        system_messages=max(0, r.last_seq - r.visitor_messages - r.agent_messages),
-        csat_score=r.score,
-        csat_comment=r.comment,
-        tags=tags,
+        cid,
+        visitor_id,
+        visitor_name,
+        _at(created_at),  # type: ignore[arg-type]
+        _at(first_agent_at),
+        _at(resolved_at),
+        _at(first_assigned_at),
+        status,
+        int(reopened or 0),
+        assignee_id,
+        team_id,
+        campaign_id,
+        campaign_phase,
+        campaign_arm,
+        entry_url,
+        entry_referrer,
+        entry_locale,
+        entry_user_agent,
+        visitor_messages,
+        agent_messages,
+        max(0, last_seq - visitor_messages - agent_messages),
+        score,
+        comment,
+        tags,
     )

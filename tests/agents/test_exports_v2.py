@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.inproc import App
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
 SECRET_LINE = "Mon email est ada@example.com, carte 4242 4242 4242 4242, tel 06 12 34 56 78"
 
 
@@ -198,3 +200,55 @@ async def test_the_rest_stream_and_its_refusals(inproc: App) -> None:
                 await admin.call("GET", f"/api/exports/messages?space={space}&{bad}")
             ).status_code == 400
         assert (await admin.call("GET", f"/api/exports/nope?space={space}")).status_code == 404
+
+
+async def test_the_duckdb_questions_of_the_docs_run_on_an_export(
+    inproc: App, tmp_path: Path
+) -> None:
+    queries = re.findall(r"```sql\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert len(queries) == 3
+    async with space_with_agents(inproc, "admin") as (space, [admin]):
+        await _seed(inproc.database_url, space, admin.id)
+        files = {}
+        for table in ("conversations", "goal_events"):
+            files[table] = await _file(
+                inproc, tmp_path, Export(table=table, space=space), "parquet"
+            )
+        con = duckdb.connect()
+
+        def run(sql: str) -> list[Any]:
+            for table, path in files.items():
+                sql = sql.replace(f"'{table}.parquet'", f"'{path}'")
+            return con.execute(sql).fetchall()
+
+        csat, hours, pages = (run(q) for q in queries)
+        assert csat == [("camp-1", "b", 1, 1.0)]
+        assert hours == [(10, 1, 86400.0, 86400.0)]
+        assert pages == [("https://shop.example/promo", 1, 1)]
+
+
+async def test_the_command_line_redacts_in_its_own_process_the_same(
+    inproc: App, tmp_path: Path
+) -> None:
+    from tests.clirun import causette
+
+    async with space_with_agents(inproc, "admin") as (space, [admin]):
+        await _seed(inproc.database_url, space, admin.id)
+        here = await _file(inproc, tmp_path, Export(space=space), "jsonl")
+        out = tmp_path / "cli.jsonl"
+        done = await causette(
+            "export", "--format", "jsonl", "--out", str(out), "--space", space,
+            database_url=inproc.database_url,
+        )  # fmt: skip
+        assert done.code == 0, done.output
+        assert "2 messages written" in done.stderr and "redacted (mask)" in done.stderr
+        assert [json.loads(line)["body"] for line in out.read_text().splitlines()] == [
+            json.loads(line)["body"] for line in here.read_text().splitlines()
+        ]
+        described = json.loads(out.with_name("cli.jsonl.schema.json").read_text())
+        assert described["redacted"] == {"email": 1, "card": 1, "phone": 1}
+        refused = await causette(
+            "export", "--format", "csv", "--out", str(tmp_path / "x.csv"), "--partition", "day",
+            database_url=inproc.database_url,
+        )  # fmt: skip
+        assert refused.code == 2 and "partitions are Parquet files" in refused.output
