@@ -102,7 +102,7 @@ async def seed(conversations: int) -> None:
             )
             await conn.execute(
                 sa.text(
-                    "INSERT INTO messages (conversation_id, space_id, seq, client_id,"
+                    "INSERT INTO messages (conversation_id, space_id, seq, client_id,"  # noqa: S608 (constants)
                     " author_kind, author_id, body, created_at)"
                     " SELECT c, :s, s + 1, gen_random_uuid()::text,"
                     " CASE WHEN s % 2 = 0 THEN 'visitor' ELSE 'agent' END,"
