@@ -297,6 +297,15 @@ def space_create(
 )
 @click.option("--clear-holidays", is_flag=True, help="Remove every holiday.")
 @click.option(
+    "--redact-pattern",
+    "redact_patterns",
+    multiple=True,
+    metavar="NAME=REGEX",
+    help="An extra pattern that exports redact as [NAME] (RE2 syntax; repeatable; replaces "
+    "the list).",
+)
+@click.option("--clear-redact-patterns", is_flag=True, help="Remove the extra patterns.")
+@click.option(
     "--missed-after",
     type=click.IntRange(1, 86_400),
     default=None,
@@ -315,6 +324,8 @@ def space_update(
     hours: str | None,
     holidays: tuple[str, ...],
     clear_holidays: bool,
+    redact_patterns: tuple[str, ...],
+    clear_redact_patterns: bool,
     missed_after: int | None,
 ) -> None:
     """Rename a space, replace its allowed origins or change its options."""
@@ -323,10 +334,13 @@ def space_update(
 
     if clear_holidays and holidays:
         raise click.UsageError("--holiday and --clear-holidays exclude each other.")
+    if clear_redact_patterns and redact_patterns:
+        raise click.UsageError("--redact-pattern and --clear-redact-patterns exclude each other.")
     try:
         business_hours = parse_hours(hours) if hours is not None else None
         closed = [] if clear_holidays else (parse_holidays(holidays) if holidays else None)
-    except UsageError as exc:
+        patterns = [] if clear_redact_patterns else _patterns(redact_patterns)
+    except CausetteError as exc:
         raise click.BadParameter(exc.message) from None
 
     if clear_origins and origins:
@@ -348,9 +362,25 @@ def space_update(
             business_hours=business_hours,
             holidays=closed,
             missed_after_seconds=missed_after,
+            redaction_patterns=patterns,
         )
     )
     click.echo(f"space {info.key} updated; origins: {', '.join(info.origins) or '(own site only)'}")
+
+
+def _patterns(values: tuple[str, ...]) -> list[list[str]] | None:
+    """``NAME=REGEX`` options as stored, checked (RE2, the limits of chat/redaction)."""
+    if not values:
+        return None
+    from chat.redaction import check_patterns
+
+    pairs = []
+    for value in values:
+        name, sep, regex = value.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"{value!r}: a pattern is NAME=REGEX.")
+        pairs.append((name.strip(), regex))
+    return [list(p) for p in check_patterns(pairs)]
 
 
 @space.command("list")

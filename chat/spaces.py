@@ -134,6 +134,7 @@ async def update_space(
     business_hours: dict[str, list[list[str]]] | None = None,
     holidays: list[str] | None = None,
     missed_after_seconds: int | None = None,
+    redaction_patterns: list[list[str]] | None = None,
 ) -> SpaceInfo:
     """Rename a space, replace its origin allowlist, change its widget options, its time
     zone (campaign hours, reports) and whether resolved chats ask for a rating."""
@@ -147,6 +148,7 @@ async def update_space(
         "business_hours": business_hours,
         "holidays": holidays,
         "missed_after_seconds": missed_after_seconds,
+        "redaction_patterns": redaction_patterns,
     }
     options = {k: v for k, v in options.items() if v is not None}
     async with db.write() as conn:

@@ -26,6 +26,7 @@ from agents.teams import space_id_of
 from chat.clock import utcnow
 from chat.errors import InvalidRequest, NotFound
 from chat.models import agents, spaces
+from chat.redaction import Redactor
 
 __all__ = ["OPS", "space_clock"]
 
@@ -119,6 +120,11 @@ async def get_report(call: Call) -> Any:
         by=by,
         names=await _names(call, space_id),
     )
+    if by == "page":  # a page's address may carry personal data: reports are redacted too
+        redactor = Redactor("mask")
+        for row in figures["rows"]:
+            if row["key"] is not None:
+                row["key"] = row["label"] = redactor.redact_url(row["key"])
     out = {
         "report": report,
         "space": key,

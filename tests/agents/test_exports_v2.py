@@ -252,3 +252,22 @@ async def test_the_command_line_redacts_in_its_own_process_the_same(
             database_url=inproc.database_url,
         )  # fmt: skip
         assert refused.code == 2 and "partitions are Parquet files" in refused.output
+
+
+async def test_a_space_s_own_patterns_are_redacted(inproc: App, tmp_path: Path) -> None:
+    from chat.spaces import update_space
+
+    async with space_with_agents(inproc, "admin") as (space, [admin]):
+        seeded = await _seed(inproc.database_url, space, admin.id)
+        db = Database(inproc.database_url)
+        try:
+            await update_space(
+                db, space, name=None, origins=None,
+                redaction_patterns=[["order", r"CMD-\d{4}-\d{6}"]],
+            )  # fmt: skip
+        finally:
+            await db.dispose()
+        out = await _file(inproc, tmp_path, Export(space=space), "jsonl")
+        bodies = [json.loads(line)["body"] for line in out.read_text().splitlines()]
+        assert bodies[1] == "Order [order] of 04/11/2026 is on its way"
+        assert seeded["conversation_id"]

@@ -145,7 +145,10 @@ async def _seed(app: App, space: str, agent: ConsoleAgent) -> str:
     )  # fmt: skip
     # never answered: missed
     await _conversation(
-        url, space_id, [("visitor", paris("2026-10-27T10:00"))], entry="https://shop.example/faq"
+        url,
+        space_id,
+        [("visitor", paris("2026-10-27T10:00"))],
+        entry="https://shop.example/faq/ada@example.com?x=1",
     )
     # answered after 5 minutes: missed too (threshold 120 s); reopened once, rated 2
     await _conversation(
@@ -221,7 +224,7 @@ async def test_resolution_missed_volume_csat_and_breakdowns(inproc: App) -> None
         pages = await admin.ok("GET", f"/api/reports/overview?{q}&by=page")
         assert {row["key"]: row["conversations"] for row in pages["rows"]} == {
             "https://shop.example/promo": 3,
-            "https://shop.example/faq": 1,
+            "https://shop.example/faq/%5Bemail%5D": 1,  # [email]: redacted, as every report
         }
         agents = await admin.ok("GET", f"/api/reports/overview?{q}&by=agent")
         assert {row["label"] for row in agents["rows"]} == {"Admin 0", None}
