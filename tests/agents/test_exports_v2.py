@@ -4,6 +4,7 @@ duckdb, a directory partitioned by day, the REST stream, and another space never
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -228,30 +229,45 @@ async def test_the_duckdb_questions_of_the_docs_run_on_an_export(
 
 
 async def test_the_command_line_redacts_in_its_own_process_the_same(
-    inproc: App, tmp_path: Path
+    empty_database: str, tmp_path: Path
 ) -> None:
+    """On a database of its own: the command line's process pool gives what the server's
+    in-process redaction gives."""
+    from agents.accounts import create_agent
+    from chat.db import migrate
+    from chat.spaces import create_space
     from tests.clirun import causette
 
-    async with space_with_agents(inproc, "admin") as (space, [admin]):
-        await _seed(inproc.database_url, space, admin.id)
-        here = await _file(inproc, tmp_path, Export(space=space), "jsonl")
-        out = tmp_path / "cli.jsonl"
-        done = await causette(
-            "export", "--format", "jsonl", "--out", str(out), "--space", space,
-            database_url=inproc.database_url,
+    url = empty_database
+    await asyncio.to_thread(migrate, url)
+    db = Database(url)
+    try:
+        await create_space(db, "shop", "Shop", [])
+        agent = await create_agent(
+            db, email="cli-export@example.com", name="Cli", role="admin",
+            password="a long enough password", space_keys=["shop"],
         )  # fmt: skip
-        assert done.code == 0, done.output
-        assert "2 messages written" in done.stderr and "redacted (mask)" in done.stderr
-        assert [json.loads(line)["body"] for line in out.read_text().splitlines()] == [
-            json.loads(line)["body"] for line in here.read_text().splitlines()
-        ]
-        described = json.loads(out.with_name("cli.jsonl.schema.json").read_text())
-        assert described["redacted"] == {"email": 1, "card": 1, "phone": 1}
-        refused = await causette(
-            "export", "--format", "csv", "--out", str(tmp_path / "x.csv"), "--partition", "day",
-            database_url=inproc.database_url,
-        )  # fmt: skip
-        assert refused.code == 2 and "partitions are Parquet files" in refused.output
+        await _seed(url, "shop", agent.id)
+        here = tmp_path / "here.jsonl"
+        await export_to_file(db, Export(space="shop"), here, "jsonl")
+    finally:
+        await db.dispose()
+    out = tmp_path / "cli.jsonl"
+    done = await causette(
+        "export", "--format", "jsonl", "--out", str(out), "--space", "shop", database_url=url
+    )
+    assert done.code == 0, done.output
+    assert "2 messages written" in done.stderr and "redacted (mask)" in done.stderr
+    assert [json.loads(line)["body"] for line in out.read_text().splitlines()] == [
+        json.loads(line)["body"] for line in here.read_text().splitlines()
+    ]
+    described = json.loads(out.with_name("cli.jsonl.schema.json").read_text())
+    assert described["redacted"] == {"email": 1, "card": 1, "phone": 1}
+    refused = await causette(
+        "export", "--format", "csv", "--out", str(tmp_path / "x.csv"), "--partition", "day",
+        database_url=url,
+    )  # fmt: skip
+    assert refused.code == 2 and "partitions are Parquet files" in refused.output
 
 
 async def test_a_space_s_own_patterns_are_redacted(inproc: App, tmp_path: Path) -> None:
