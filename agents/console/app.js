@@ -1,7 +1,7 @@
 // The console: sign-in, then the inbox, a conversation and its details, kept live by the
 // agent's WebSocket; for marketing and admin agents, the Campaigns section (#campaigns); and
-// for everyone the Satisfaction report (#satisfaction). Every user-supplied string is
-// rendered as text, bidi-isolated (see dom.js).
+// for everyone the Reports (#reports/REPORT?...) and the Satisfaction report (#satisfaction).
+// Every user-supplied string is rendered as text, bidi-isolated (see dom.js).
 
 import { ApiError, get, post, del, setCsrf } from "./api.js";
 import { openAdmin, openPassword } from "./admin.js";
@@ -16,6 +16,7 @@ import {
 import { announce, avatar, bidi, bidiText, clear, h } from "./dom.js";
 import { LANGUAGES, lang, setLang, t, timeLabel } from "./i18n.js";
 import { askPermission, canAskPermission, notify } from "./notify.js";
+import { hideReports, mountReports, showReports } from "./reports.js";
 import { hideSatisfaction, mountSatisfaction, showSatisfaction } from "./satisfaction.js";
 import { AgentSocket } from "./socket.js";
 import { changed, me, on, state, visitorName, agentName, teamName } from "./state.js";
@@ -24,7 +25,7 @@ const app = document.getElementById("app");
 let socket = null;
 let refreshTimer = null;
 let agentsTimer = null;
-let section = "inbox"; // or "campaigns", "satisfaction"
+let section = "inbox"; // or "campaigns", "reports", "satisfaction"
 
 document.documentElement.lang = lang();
 
@@ -34,6 +35,7 @@ function showSignIn(notice = "") {
   socket?.close();
   socket = null;
   hideCampaigns();
+  hideReports();
   hideSatisfaction();
   state.session = null;
   app.setAttribute("aria-busy", "false");
@@ -222,18 +224,20 @@ function buildShell() {
   const conversation = h("main", { class: "conversation", id: "conversation" });
   const details = h("aside", { class: "details", "aria-label": t("details.visitor") });
   const campaigns = h("main", { class: "campaigns", id: "campaigns", hidden: true });
+  const reports = h("main", { class: "campaigns reports", id: "reports", hidden: true });
   const satisfaction = h("main", { class: "campaigns report", id: "satisfaction", hidden: true });
   const banner = h("div", { class: "banner", role: "status", hidden: true });
   clear(
     app,
     banner,
-    h("div", { class: "workspace" }, sidebar, inbox, conversation, details, campaigns, satisfaction),
+    h("div", { class: "workspace" }, sidebar, inbox, conversation, details, campaigns, reports, satisfaction),
     h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }),
   );
   renderSidebar(sidebar);
   renderInboxColumn(inbox);
   mountConversation(conversation, details, { send, scheduleRefresh, handleError, toast });
   mountCampaigns(campaigns, { handleError, toast });
+  mountReports(reports, { handleError, toast });
   mountSatisfaction(satisfaction, { handleError, toast });
   on("connection", () => {
     banner.hidden = state.connection !== "reconnecting";
@@ -241,29 +245,35 @@ function buildShell() {
   });
 }
 
-// -- sections: the inbox, #campaigns[/ID[/TAB[/...]]] or #satisfaction ----------------------------
+// -- sections: the inbox, #campaigns[/ID[/TAB[/...]]], #reports[/REPORT][?QUERY] or #satisfaction
 
 function route() {
   const workspace = app.querySelector(".workspace");
   if (!state.session || !workspace) return;
+  const hash = location.hash.replace(/^#\/?/, "");
+  const cut = hash.indexOf("?"); // a page's controls, as a query (the reports' range)
+  const query = cut < 0 ? "" : hash.slice(cut + 1);
   let parts;
   try {
-    parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+    parts = (cut < 0 ? hash : hash.slice(0, cut)).split("/").filter(Boolean).map(decodeURIComponent);
   } catch {
     parts = [];
   }
-  const next =
-    parts[0] === "campaigns" && canUseCampaigns() ? "campaigns" : parts[0] === "satisfaction" ? "satisfaction" : "inbox";
+  const pages = { campaigns: canUseCampaigns(), reports: true, satisfaction: true };
+  const next = Object.hasOwn(pages, parts[0]) && pages[parts[0]] ? parts[0] : "inbox";
   section = next;
-  // a page (Campaigns, Satisfaction) takes the place of the inbox, the conversation and its
-  // details
+  // a page (Campaigns, Reports, Satisfaction) takes the place of the inbox, the conversation
+  // and its details
   workspace.classList.toggle("campaigns-mode", next !== "inbox");
   document.getElementById("conversation").hidden = next !== "inbox";
   document.getElementById("campaigns").hidden = next !== "campaigns";
+  document.getElementById("reports").hidden = next !== "reports";
   document.getElementById("satisfaction").hidden = next !== "satisfaction";
   setConversationShown(next === "inbox");
   if (next === "campaigns") showCampaigns(parts.slice(1));
   else hideCampaigns();
+  if (next === "reports") showReports(parts.slice(1), query);
+  else hideReports();
   if (next === "satisfaction") showSatisfaction();
   else hideSatisfaction();
   changed("views");
@@ -325,7 +335,7 @@ function renderSidebar(root) {
     h("h2", { class: "section-title" }, t("views.label")),
     views,
     canUseCampaigns() ? [h("h2", { class: "section-title" }, t("nav.marketing")), marketing] : null,
-    h("h2", { class: "section-title" }, t("nav.reports")),
+    h("h2", { class: "section-title" }, t("nav.insights")),
     reports,
     h("h2", { class: "section-title" }, t("team.title")),
     team,
@@ -345,7 +355,11 @@ function renderSidebar(root) {
   const drawViews = () => {
     const inInbox = section === "inbox";
     clear(marketing, pageLink("campaigns", "#campaigns", "◆", t("nav.campaigns")));
-    clear(reports, pageLink("satisfaction", "#satisfaction", "★", t("nav.satisfaction")));
+    clear(
+      reports,
+      pageLink("reports", "#reports", "▥", t("nav.reports")),
+      pageLink("satisfaction", "#satisfaction", "★", t("nav.satisfaction")),
+    );
     clear(
       views,
       state.session.views.map((view) =>

@@ -1,12 +1,14 @@
 // The satisfaction report (#satisfaction): a space's CSAT over a range of days (the last 30
 // by default), overall, per agent and per team, from GET /api/csat. Every role has it: the
-// server gives a relation agent its own row only, and the page says so.
+// server gives a relation agent its own row only, and the page says so. It is a tab of the
+// Reports page (reports.js), whose tabs it shows.
 
 import { ApiError, get } from "./api.js";
 import { bidi, bidiText, clear, h } from "./dom.js";
 import { lang, t } from "./i18n.js";
 import { me, state } from "./state.js";
 import { percent } from "./campaign-results.js";
+import { reportTabs } from "./reports.js";
 
 const DAYS = 30;
 
@@ -85,6 +87,7 @@ export function showSatisfaction() {
     h(
       "div",
       { class: "page-body" },
+      reportTabs("satisfaction"),
       h("p", { class: "definition", id: "csat-definition" }, t("csat.definition")),
       h("p", { class: "muted small", id: "csat-days" }, t("csat.days")),
       form,
