@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -14,7 +15,7 @@ from agents.rest import Call, Op, Param
 from agents.teams import space_id_of
 from chat.clock import utcnow
 from chat.errors import InvalidRequest
-from chat.models import agents
+from chat.models import agents, spaces
 
 __all__ = ["OPS"]
 
@@ -30,19 +31,25 @@ def _day(call: Call, name: str, default: date) -> date:
 
 
 async def csat_report(call: Call) -> dict[str, Any]:
-    """A space's CSAT over a range of days (UTC, ``to`` included): admins and marketing see
-    every figure; a relation agent sees its own."""
+    """A space's CSAT over a range of days (in the space's time zone, ``to`` included), by
+    when conversations were resolved: admins and marketing see every figure; a relation agent
+    sees its own."""
     key = call.query("space")
     if not key:
         raise InvalidRequest("space: a space's key is required")
     space_id = space_id_of(call.me, key)
-    today = utcnow().date()
+    async with call.ctx.db.read() as conn:
+        zone_name = (
+            await conn.execute(sa.select(spaces.c.time_zone).where(spaces.c.id == space_id))
+        ).scalar_one()
+    zone = ZoneInfo(zone_name)
+    today = utcnow().astimezone(zone).date()
     until = _day(call, "to", today)
     since = _day(call, "from", until - timedelta(days=29))
     if since > until or (until - since).days > 366:
         raise InvalidRequest("from and to: from first, at most 366 days apart")
-    start = datetime.combine(since, time.min, tzinfo=UTC)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    start = datetime.combine(since, time.min, tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
     figures = await report(call.ctx.db, space_id, start, end)
     async with call.ctx.db.read() as conn:
         names = dict(
@@ -82,8 +89,8 @@ OPS = [
         response="CsatReport",
         query=(
             Param("space", "A space's key"),
-            Param("from", "First day, YYYY-MM-DD (UTC; default 29 days before to)"),
-            Param("to", "Last day, YYYY-MM-DD (UTC; default today)"),
+            Param("from", "First day, YYYY-MM-DD in the space's time zone (default: to - 29)"),
+            Param("to", "Last day, YYYY-MM-DD in the space's time zone (default: today)"),
         ),
         errors=(400, 404),
     )

@@ -26,7 +26,7 @@ export function hideSatisfaction() {
   token += 1;
 }
 
-/** YYYY-MM-DD of a date, in UTC (the days of the report are UTC days). */
+/** YYYY-MM-DD of a date, in UTC (a default range; the server reads the days in the space's time zone). */
 function day(date) {
   return date.toISOString().slice(0, 10);
 }
