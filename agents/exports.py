@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from agents.models import exposures, goal_events
 from agents.reports.facts import entry_page, facts, utm
+from agents.spreadsheet import safe_cell
 from chat.clock import as_utc, iso, utcnow
 from chat.db import Database, private_file
 from chat.errors import UsageError
@@ -478,11 +479,7 @@ async def _goal_events(
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # a spreadsheet would run it as a formula
-    return value
+    return iso(value) if isinstance(value, datetime) else safe_cell(value)
 
 
 def _plain(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -64,6 +65,16 @@ class Call:
 
     def query(self, name: str, default: str | None = None) -> str | None:
         return self.request.query_params.get(name, default)
+
+    def day(self, name: str, default: date) -> date:
+        """A query parameter that is a day, YYYY-MM-DD, or InvalidRequest."""
+        raw = self.query(name)
+        if raw is None:
+            return default
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise InvalidRequest(f"{name}: a date, YYYY-MM-DD") from None
 
 
 Handler = Callable[[Call], Awaitable[Any]]

@@ -3,7 +3,7 @@ who replied) and per team, with the response rate (agents/csat.py counts them)."
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,16 +20,6 @@ from chat.models import agents, spaces
 __all__ = ["OPS"]
 
 
-def _day(call: Call, name: str, default: date) -> date:
-    raw = call.query(name)
-    if raw is None:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name}: a date, YYYY-MM-DD") from None
-
-
 async def csat_report(call: Call) -> dict[str, Any]:
     """A space's CSAT over a range of days (in the space's time zone, ``to`` included), by
     when conversations were resolved: admins and marketing see every figure; a relation agent
@@ -44,8 +34,8 @@ async def csat_report(call: Call) -> dict[str, Any]:
         ).scalar_one()
     zone = ZoneInfo(zone_name)
     today = utcnow().astimezone(zone).date()
-    until = _day(call, "to", today)
-    since = _day(call, "from", until - timedelta(days=29))
+    until = call.day("to", today)
+    since = call.day("from", until - timedelta(days=29))
     if since > until or (until - since).days > 366:
         raise InvalidRequest("from and to: from first, at most 366 days apart")
     start = datetime.combine(since, time.min, tzinfo=zone).astimezone(UTC)

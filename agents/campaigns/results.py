@@ -22,6 +22,7 @@ from agents.campaigns.definition import goal_name
 from agents.campaigns.stats import ArmCounts, analyse, confidence_sequence, wilson
 from agents.campaigns.store import Campaign
 from agents.models import campaign_phases, conversions, csat_ratings, exposures
+from agents.spreadsheet import safe_cell
 from chat.clock import as_utc, iso, utcnow
 from chat.db import Database
 from chat.models import conversations
@@ -244,16 +245,8 @@ def results_csv(results: dict[str, Any]) -> str:
                 seq[1], lift.get("p_value"), lift.get("p_adjusted"), arm["csat"]["score"],
                 arm["csat"]["ratings"],
             ]  # fmt: skip
-            writer.writerow([_cell(c) for c in cells])
+            writer.writerow([safe_cell(c) for c in cells])
     return out.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula (a goal's event name is user input) is
-    quoted; numbers are left as they are."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 # -- SVG charts, drawn on the server (no script, text alternatives inside) -----------------

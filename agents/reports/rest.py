@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from agents.reports.facts import facts
 from agents.reports.figures import BY, GROUPS, REPORTS, compute
 from agents.reports.hours import BusinessHours
 from agents.rest import Call, Op, Param
+from agents.spreadsheet import safe_cell
 from agents.teams import space_id_of
 from chat.clock import utcnow
 from chat.errors import InvalidRequest, NotFound
@@ -49,16 +50,6 @@ async def space_clock(call: Call, space_id: str) -> tuple[BusinessHours, int]:
     return BusinessHours.of(row.time_zone, row.business_hours, row.holidays), int(
         row.missed_after_seconds
     )
-
-
-def _day(call: Call, name: str, default: date) -> date:
-    raw = call.query(name)
-    if raw is None:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name}: a date, YYYY-MM-DD") from None
 
 
 async def _names(call: Call, space_id: str) -> dict[str, dict[str, str]]:
@@ -100,8 +91,8 @@ async def get_report(call: Call) -> Any:
     hours, missed_after = await space_clock(call, space_id)
     zone = ZoneInfo(hours.zone)
     today = utcnow().astimezone(zone).date()
-    until = _day(call, "to", today)
-    since = _day(call, "from", until - timedelta(days=6))
+    until = call.day("to", today)
+    since = call.day("from", until - timedelta(days=6))
     if since > until or (until - since).days >= MAX_DAYS:
         raise InvalidRequest(f"from and to: from first, at most {MAX_DAYS} days")
     start = datetime.combine(since, time.min, tzinfo=zone).astimezone(UTC)
@@ -153,14 +144,8 @@ def _csv(out: dict[str, Any]) -> str:
     writer = csv.DictWriter(buffer, columns)
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: _cell(v) for k, v in r.items()})
+        writer.writerow({k: safe_cell(v) for k, v in r.items()})
     return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # text a spreadsheet would run as a formula
-    return value
 
 
 OPS = [

@@ -4,8 +4,7 @@ daylight-saving change), resolution, missed, volume, CSAT, the breakdowns, and r
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -13,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from agents.models import conversation_tags, csat_ratings
-from chat.models import conversations, messages, spaces, visitors
+from chat.models import spaces
 from tests.agents.consoleclient import ConsoleAgent, console_agent, space_with_agents
+from tests.agents.seeding import seed_conversation
 from tests.inproc import App
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -51,92 +50,17 @@ async def _space_clock(url: str, space: str) -> str:
         await engine.dispose()
 
 
-async def _conversation(
-    url: str,
-    space_id: str,
-    said: list[tuple[str, datetime]],
-    *,
-    agent_id: str | None = None,
-    resolved: datetime | None = None,
-    reopened: int = 0,
-    csat: int | None = None,
-    tags: tuple[str, ...] = (),
-    entry: str = "https://shop.example/promo?utm_source=mail",
-    campaign: tuple[str, str] | None = None,
-) -> str:
-    """A conversation and its messages, straight into the store: (author kind, when) each."""
-    cid, vid = str(uuid.uuid4()), str(uuid.uuid4())
-    first = said[0][1]
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                visitors.insert().values(id=vid, space_id=space_id, created_at=first)
-            )
-            await conn.execute(
-                conversations.insert().values(
-                    id=cid,
-                    space_id=space_id,
-                    visitor_id=vid,
-                    status="resolved" if resolved else "open",
-                    last_seq=len(said),
-                    created_at=first,
-                    updated_at=said[-1][1],
-                    resolved_at=resolved,
-                    assignee_id=agent_id,
-                    first_assigned_at=first + timedelta(seconds=30) if agent_id else None,
-                    reopened=reopened,
-                    # what the store keeps with every append
-                    visitor_messages=sum(kind == "visitor" for kind, _ in said),
-                    agent_messages=sum(kind == "agent" for kind, _ in said),
-                    first_agent_at=min((t for kind, t in said if kind == "agent"), default=None),
-                    entry_url=entry,
-                    campaign_id=campaign[0] if campaign else None,
-                    campaign_phase=1 if campaign else None,
-                    campaign_arm=campaign[1] if campaign else None,
-                )
-            )
-            await conn.execute(
-                messages.insert(),
-                [
-                    {
-                        "conversation_id": cid,
-                        "space_id": space_id,
-                        "seq": i + 1,
-                        "client_id": str(uuid.uuid4()),
-                        "author_kind": kind,
-                        "author_id": vid if kind == "visitor" else agent_id,
-                        "body": "…",
-                        "created_at": at,
-                    }
-                    for i, (kind, at) in enumerate(said)
-                ],
-            )
-            if csat is not None:
-                await conn.execute(
-                    csat_ratings.insert().values(
-                        conversation_id=cid, space_id=space_id, visitor_id=vid, agent_id=agent_id,
-                        score=csat, at=resolved,
-                    )
-                )  # fmt: skip
-            for tag in tags:
-                await conn.execute(conversation_tags.insert().values(conversation_id=cid, tag=tag))
-    finally:
-        await engine.dispose()
-    return cid
-
-
 async def _seed(app: App, space: str, agent: ConsoleAgent) -> str:
     space_id = await _space_clock(app.database_url, space)
     url = app.database_url
     # Friday 17:50 to Monday 09:10, across the end of summer time (25 October 2026)
-    await _conversation(
+    await seed_conversation(
         url, space_id,
         [("visitor", paris("2026-10-23T17:50")), ("agent", paris("2026-10-26T09:10"))],
         agent_id=agent.id, tags=("billing",),
     )  # fmt: skip
     # a quick answer, resolved, rated 5, from a campaign's arm b
-    await _conversation(
+    await seed_conversation(
         url, space_id,
         [("visitor", paris("2026-10-27T10:00")), ("system", paris("2026-10-27T10:00:30")),
          ("agent", paris("2026-10-27T10:01")), ("visitor", paris("2026-10-27T10:02"))],
@@ -144,14 +68,14 @@ async def _seed(app: App, space: str, agent: ConsoleAgent) -> str:
         campaign=("c-1", "b"),
     )  # fmt: skip
     # never answered: missed
-    await _conversation(
+    await seed_conversation(
         url,
         space_id,
         [("visitor", paris("2026-10-27T10:00"))],
         entry="https://shop.example/faq/ada@example.com?x=1",
     )
     # answered after 5 minutes: missed too (threshold 120 s); reopened once, rated 2
-    await _conversation(
+    await seed_conversation(
         url, space_id,
         [("visitor", paris("2026-10-28T10:00")), ("agent", paris("2026-10-28T10:05"))],
         agent_id=agent.id, resolved=paris("2026-10-28T11:00"), reopened=1, csat=2,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import math
 import re
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from agents.models import conversation_tags, csat_ratings
-from chat.models import agents, conversations, messages, spaces, visitors
+from chat.models import agents, spaces
 from tests.agents.consoleclient import PASSWORD, ConsoleAgent, console_agent
+from tests.agents.seeding import seed_conversation
 from tests.browser import launch_chromium
 from tests.conftest import new_space
 from tests.servers import ServerProcess
@@ -117,79 +117,8 @@ async def _space_clock(url: str, space: str, agent_ids: list[str]) -> str:
         await engine.dispose()
 
 
-async def _conversation(
-    url: str,
-    space_id: str,
-    said: list[tuple[str, datetime]],
-    *,
-    agent_id: str | None = None,
-    resolved: datetime | None = None,
-    reopened: int = 0,
-    csat: int | None = None,
-    comment: str | None = None,
-    body: str = "Where is my parcel?",
-    campaign: tuple[str, str] | None = None,
-    entry: str = "https://shop.example/promo?utm_source=mail",
-) -> str:
-    """A conversation and its messages (author kind, when), with the counters every append
-    keeps; the first visitor message says `body`."""
-    cid, vid = str(uuid.uuid4()), str(uuid.uuid4())
-    first = said[0][1]
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                visitors.insert().values(id=vid, space_id=space_id, created_at=first)
-            )
-            await conn.execute(
-                conversations.insert().values(
-                    id=cid,
-                    space_id=space_id,
-                    visitor_id=vid,
-                    status="resolved" if resolved else "open",
-                    last_seq=len(said),
-                    created_at=first,
-                    updated_at=said[-1][1],
-                    resolved_at=resolved,
-                    assignee_id=agent_id,
-                    first_assigned_at=first + timedelta(seconds=30) if agent_id else None,
-                    reopened=reopened,
-                    visitor_messages=sum(kind == "visitor" for kind, _ in said),
-                    agent_messages=sum(kind == "agent" for kind, _ in said),
-                    first_agent_at=min((t for kind, t in said if kind == "agent"), default=None),
-                    entry_url=entry,
-                    campaign_id=campaign[0] if campaign else None,
-                    campaign_phase=1 if campaign else None,
-                    campaign_arm=campaign[1] if campaign else None,
-                )
-            )
-            await conn.execute(
-                messages.insert(),
-                [
-                    {
-                        "conversation_id": cid,
-                        "space_id": space_id,
-                        "seq": i + 1,
-                        "client_id": str(uuid.uuid4()),
-                        "author_kind": kind,
-                        "author_id": vid if kind == "visitor" else agent_id,
-                        "body": body if i == 0 else "…",
-                        "created_at": at,
-                    }
-                    for i, (kind, at) in enumerate(said)
-                ],
-            )
-            if csat is not None:
-                await conn.execute(
-                    csat_ratings.insert().values(
-                        conversation_id=cid, space_id=space_id, visitor_id=vid, agent_id=agent_id,
-                        score=csat, comment=comment, at=resolved,
-                    )
-                )  # fmt: skip
-            await conn.execute(conversation_tags.insert().values(conversation_id=cid, tag="parcel"))
-    finally:
-        await engine.dispose()
-    return cid
+# every conversation here is tagged "parcel" and starts with this question
+_conversation = functools.partial(seed_conversation, tags=("parcel",), body="Where is my parcel?")
 
 
 @dataclass
