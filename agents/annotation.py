@@ -7,16 +7,27 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agents.models import conversation_tags, notes
 from chat.clock import as_utc, iso, utcnow
 from chat.db import Database
 from chat.errors import InvalidRequest
+from chat.holds import HoldSet
+from chat.keeper import Counts, Keeper
 from chat.models import agents
 from chat.principals import AgentPrincipal
 from chat.store import Conversation
 
-__all__ = ["MAX_TAGS", "add_note", "add_tag", "notes_of", "remove_tag"]
+__all__ = [
+    "MAX_TAGS",
+    "AnnotationKeeper",
+    "add_note",
+    "add_tag",
+    "delete_space_notes",
+    "notes_of",
+    "remove_tag",
+]
 
 MAX_TAGS = 20
 
@@ -99,3 +110,86 @@ async def remove_tag(db: Database, conv: Conversation, tag: str) -> None:
                 conversation_tags.c.conversation_id == conv.id, conversation_tags.c.tag == tag
             )
         )
+
+
+async def delete_space_notes(conn: AsyncConnection, space_id: str) -> None:
+    """Delete a space's notes, inside the transaction that deletes the space (chat/spaces.py
+    ``delete_space``); tags go with their conversations."""
+    await conn.execute(notes.delete().where(notes.c.space_id == space_id))
+
+
+class AnnotationKeeper(Keeper):
+    """Notes and tags go with their conversation. An erasure deletes the notes of the
+    visitor's conversations (agents write about the visitor there) and keeps the tags,
+    which reports count."""
+
+    async def count_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
+    ) -> Counts:
+        ids = conversation_ids.scalar_subquery()
+        n_notes = await conn.scalar(
+            sa.select(sa.func.count()).where(notes.c.conversation_id.in_(ids))
+        )
+        n_tags = await conn.scalar(
+            sa.select(sa.func.count()).where(conversation_tags.c.conversation_id.in_(ids))
+        )
+        return {"notes": int(n_notes or 0), "conversation_tags": int(n_tags or 0)}
+
+    async def delete_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: list[str]
+    ) -> Counts:
+        gone_notes = await conn.execute(
+            notes.delete().where(notes.c.conversation_id.in_(conversation_ids))
+        )
+        gone_tags = await conn.execute(
+            conversation_tags.delete().where(
+                conversation_tags.c.conversation_id.in_(conversation_ids)
+            )
+        )
+        return {
+            "notes": int(gone_notes.rowcount or 0),
+            "conversation_tags": int(gone_tags.rowcount or 0),
+        }
+
+    async def erase_visitor(
+        self,
+        conn: AsyncConnection,
+        space_id: str,
+        visitor_id: str,
+        anonymous_id: str,
+        conversation_ids: list[str],
+        holds: HoldSet,
+    ) -> Counts:
+        if not conversation_ids:
+            return {}
+        gone = await conn.execute(
+            notes.delete().where(notes.c.conversation_id.in_(conversation_ids))
+        )
+        return {"notes": int(gone.rowcount or 0)}
+
+    async def visitor_data(
+        self, conn: AsyncConnection, space_id: str, visitor_id: str, conversation_ids: list[str]
+    ) -> dict[str, Any]:
+        if not conversation_ids:
+            return {"notes": [], "tags": []}
+        rows = await conn.execute(
+            sa.select(notes.c.conversation_id, notes.c.body, notes.c.created_at)
+            .where(notes.c.conversation_id.in_(conversation_ids))
+            .order_by(notes.c.id)
+        )
+        tags = await conn.execute(
+            sa.select(conversation_tags).where(
+                conversation_tags.c.conversation_id.in_(conversation_ids)
+            )
+        )
+        return {
+            "notes": [
+                {
+                    "conversation_id": r.conversation_id,
+                    "body": r.body,
+                    "at": iso(as_utc(r.created_at)),
+                }
+                for r in rows
+            ],
+            "tags": [{"conversation_id": t.conversation_id, "tag": t.tag} for t in tags],
+        }

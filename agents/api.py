@@ -17,6 +17,7 @@ from pydantic import StringConstraints, model_validator
 from agents import annotation
 from agents.csat import rating_of
 from agents.inbox import VIEWS, Filters, Inbox
+from agents.mail import Outbox
 from agents.models import campaigns
 from agents.rest import Body, Call, Op, Param
 from agents.routing import Router
@@ -135,6 +136,7 @@ async def get_conversation(call: Call) -> dict[str, Any]:
         "messages": [wire(m.frame()) for m in history],
         "notes": await annotation.notes_of(ctx.db, me, conv_id),
         "csat": await rating_of(ctx.db, conv_id),
+        "email": await Outbox(ctx.db).status_of(conv_id),
         "campaign": await _campaign_of(call, entry),
         "reads": [
             {

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from agents.campaigns.feed import CampaignFeed
 from agents.csat import CsatListener
+from agents.mail import Mail
+from agents.privacy import Privacy
 from agents.routing import Router
 from agents.session import Sessions
 from chat.context import AppContext
@@ -20,6 +22,8 @@ class ConsoleContext:
     sessions: Sessions
     router: Router
     campaigns: CampaignFeed
+    privacy: Privacy
+    mail: Mail | None = None  # email to visitors who left, when SMTP is configured
 
     @classmethod
     def build(cls, ctx: AppContext, secret: str) -> ConsoleContext:
@@ -30,14 +34,26 @@ class ConsoleContext:
         ctx.relay.listeners.append(router)  # routing listens to the relay, never the reverse
         feed = CampaignFeed(ctx.db, ctx.hub, ctx.store)
         ctx.relay.visitor_listeners += [feed, CsatListener(ctx.db, ctx.hub, goals=feed)]
+        privacy = Privacy.build(ctx.db, ctx.hub, settings)
+        privacy.erasure.after.append(ctx.limits.forget_visitor)
         return cls(
-            sessions=Sessions(secret, ttl=settings.session_ttl), router=router, campaigns=feed
+            sessions=Sessions(secret, ttl=settings.session_ttl),
+            router=router,
+            campaigns=feed,
+            privacy=privacy,
+            mail=Mail.build(ctx),
         )
 
     async def start(self) -> None:
         await self.router.start()
         await self.campaigns.start()
+        await self.privacy.job.start()
+        if self.mail is not None:
+            await self.mail.start()
 
     async def stop(self) -> None:
+        await self.privacy.job.stop()
+        if self.mail is not None:
+            await self.mail.stop()
         await self.campaigns.stop()
         await self.router.stop()

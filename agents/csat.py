@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agents.models import csat_ratings
 from chat.clock import as_utc, iso, utcnow
@@ -21,7 +22,9 @@ from chat.db import Database
 from chat.errors import ConversationNotFound, NotAllowed
 from chat.events import Event
 from chat.frames import CsatFrame
+from chat.holds import HoldSet
 from chat.hub import Hub
+from chat.keeper import Counts, Keeper
 from chat.logging import get_logger
 from chat.models import conversations, messages, spaces
 from chat.principals import VisitorPrincipal, space_channel, visitor_channel
@@ -29,7 +32,7 @@ from chat.protocol import CampaignFrame, Csat
 from chat.relay import VisitorListener
 from chat.store import Conversation
 
-__all__ = ["ANSWERABLE", "CsatListener", "rating_of", "report"]
+__all__ = ["ANSWERABLE", "CsatKeeper", "CsatListener", "rating_of", "report"]
 
 log = get_logger("causette.csat")
 
@@ -239,3 +242,70 @@ async def report(db: Database, space_id: str, since: datetime, until: datetime) 
         "agents": {k: _figures(v) for k, v in by_agent.items()},
         "teams": {k: _figures(v) for k, v in by_team.items()},
     }
+
+
+class CsatKeeper(Keeper):
+    """A rating goes with its conversation. An erasure deletes its comment and moves its
+    score to the anonymous profile, so satisfaction figures stay as they were."""
+
+    async def count_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
+    ) -> Counts:
+        n = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                csat_ratings.c.conversation_id.in_(conversation_ids.scalar_subquery())
+            )
+        )
+        return {"csat_ratings": int(n or 0)}
+
+    async def delete_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: list[str]
+    ) -> Counts:
+        gone = await conn.execute(
+            csat_ratings.delete().where(csat_ratings.c.conversation_id.in_(conversation_ids))
+        )
+        return {"csat_ratings": int(gone.rowcount or 0)}
+
+    def visitor_columns(self) -> list[sa.Column[Any]]:
+        return [csat_ratings.c.visitor_id]
+
+    async def erase_visitor(
+        self,
+        conn: AsyncConnection,
+        space_id: str,
+        visitor_id: str,
+        anonymous_id: str,
+        conversation_ids: list[str],
+        holds: HoldSet,
+    ) -> Counts:
+        if not conversation_ids:
+            return {}
+        moved = await conn.execute(
+            csat_ratings.update()
+            .where(
+                csat_ratings.c.visitor_id == visitor_id,
+                csat_ratings.c.conversation_id.in_(conversation_ids),
+            )
+            .values(visitor_id=anonymous_id, comment=None)
+        )
+        return {"csat_ratings": int(moved.rowcount or 0)}
+
+    async def visitor_data(
+        self, conn: AsyncConnection, space_id: str, visitor_id: str, conversation_ids: list[str]
+    ) -> dict[str, Any]:
+        rows = await conn.execute(
+            sa.select(csat_ratings).where(
+                csat_ratings.c.visitor_id == visitor_id, csat_ratings.c.space_id == space_id
+            )
+        )
+        return {
+            "csat_ratings": [
+                {
+                    "conversation_id": r.conversation_id,
+                    "score": r.score,
+                    "comment": r.comment,
+                    "at": iso(as_utc(r.at)),
+                }
+                for r in rows
+            ]
+        }

@@ -21,6 +21,7 @@ from pydantic import Field, StringConstraints
 from agents.accounts import bump_token_version, change_memberships, create_agent, update_account
 from agents.models import team_members, teams
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
+from agents.privacy import actor_of
 from agents.rest import Body, Call, Op
 from agents.session import close_agent_sockets
 from agents.teams import leave_teams, require_admin, space_id_of
@@ -176,6 +177,7 @@ async def new_agent(call: Call) -> dict[str, Any]:
             role=body.role,
             password=body.password,
             space_keys=body.spaces,
+            actor=actor_of(call.request, me),
         )
     except UsageError as exc:
         if "already exists" not in exc.message:
@@ -187,7 +189,9 @@ async def new_agent(call: Call) -> dict[str, Any]:
         await call.ctx.limits.check("agent_email_taken", me.id)
         raise Conflict("This email cannot be used for a new agent.", code="email_taken") from None
     if body.max_chats is not None:
-        await update_account(call.ctx.db, account.id, max_chats=body.max_chats)
+        await update_account(
+            call.ctx.db, account.id, max_chats=body.max_chats, actor=actor_of(call.request, me)
+        )
     return await _one(call, account.id)
 
 
@@ -209,13 +213,19 @@ async def update_agent(call: Call) -> dict[str, Any]:
         values["max_chats"] = body.max_chats
     removed: set[str] = set()
     added: set[str] = set()
-    await update_account(call.ctx.db, target["id"], **values)
+    await update_account(call.ctx.db, target["id"], actor=actor_of(call.request, me), **values)
     if body.spaces is not None:
         wanted = {space_id_of(me, key) for key in body.spaces}
         current = {space_id_of(me, key) for key in target["spaces"]}
         removed = current - wanted
         added = wanted - current
-        await change_memberships(call.ctx.db, target["id"], added=added, removed=removed)
+        await change_memberships(
+            call.ctx.db,
+            target["id"],
+            added=added,
+            removed=removed,
+            actor=actor_of(call.request, me),
+        )
         if removed:  # out of these spaces: their teams, and its open chats there requeued
             await leave_teams(call.ctx.db, target["id"], removed)
             for conv in await call.ctx.store.release(target["id"], removed):
@@ -254,6 +264,8 @@ async def reset_password(call: Call) -> None:
         call.ctx.db,
         target["id"],
         password_hash=await asyncio.to_thread(hash_password, body.password),
+        actor=actor_of(call.request, call.me),
+        action="agent.password_reset",
     )
     close_agent_sockets(call.ctx.hub, target["id"], CloseCode.SIGNED_OUT, below_version=version)
 

@@ -11,8 +11,10 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from agents.exports import TABLES, Export, stream
+from agents.privacy import actor_of
 from agents.rest import Call, Op, Param
 from agents.teams import space_id_of
+from chat.audit import record
 from chat.clock import parse_iso
 from chat.errors import InvalidRequest, NotAllowed, NotFound
 from chat.logging import get_logger
@@ -65,6 +67,16 @@ async def get_export(call: Call) -> StreamingResponse:
     job = Export(table=table, space=key, since=since, until=until, redact=redact, raw=raw)  # type: ignore[arg-type]
     if raw:
         log.warning("export_raw", agent_id=call.me.id, table=table, space=key)
+        async with call.ctx.db.write() as conn:
+            await record(
+                conn,
+                actor_of(call.request, call.me),
+                "export.raw",
+                space_id=space_id_of(call.me, key),
+                target_kind="table",
+                target_id=table,
+                target={"format": fmt, "since": since, "until": until},
+            )
     else:
         log.info("export", agent_id=call.me.id, table=table, space=key, redaction=redact)
     name = f"{table}-{key}.{fmt}"

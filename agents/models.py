@@ -20,6 +20,7 @@ __all__ = [
     "conversation_tags",
     "conversions",
     "csat_ratings",
+    "email_outbox",
     "exposures",
     "goal_events",
     "notes",
@@ -156,6 +157,7 @@ exposures = sa.Table(
     sa.UniqueConstraint("campaign_id", "phase", "visitor_id"),
     sa.Index("ix_exposures_campaign_id_phase_arm", "campaign_id", "phase", "arm"),
     sa.Index("ix_exposures_visitor_id", "visitor_id"),
+    sa.Index("ix_exposures_space_id_at", "space_id", "at"),  # retention
 )
 
 # what the site told of the visitor that a campaign counts as a goal (Causette.track)
@@ -230,4 +232,40 @@ transcript_reviews = sa.Table(
     sa.Column("tag", sa.String(40), primary_key=True),
     sa.Column("reviewer_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL")),
     sa.Column("at", Timestamp, nullable=False),
+)
+
+# agent replies to email to visitors who left (agents/mail/outbox.py, migration 0007_email):
+# one pending row per conversation at most, held while a node has a socket of the visitor,
+# claimed by one node at a time
+email_outbox = sa.Table(
+    "email_outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "conversation_id", Id, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("due_at", Timestamp, nullable=False),
+    sa.Column("held_until", Timestamp),  # a node holds a socket of the visitor until then
+    sa.Column("held_by", sa.String(32)),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_until", Timestamp),  # a node is sending it; past this, that node died
+    sa.Column("last_seq", sa.Integer),  # the last reply the email carried
+    sa.Column("error", sa.String(200)),  # the SMTP code and reason, never an address
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("sent_at", Timestamp),
+    sa.CheckConstraint(
+        "status IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="status"
+    ),
+    sa.Index("ix_email_outbox_status_due_at", "status", "due_at"),
+    sa.Index("ix_email_outbox_conversation_id_id", "conversation_id", "id"),
+    sa.Index(
+        "uq_email_outbox_pending_conversation",
+        "conversation_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
 )

@@ -310,6 +310,7 @@ SCHEMAS: dict[str, Any] = {
             "max_body": _int,
         }
     ),
+    "Setup": _obj({"has_agents": {"type": "boolean", "description": "false on a first run"}}),
     "Space": _obj({"id": _str, "key": _str, "name": _str}),
     "SpaceList": _list("spaces", "Space"),
     "Agent": _obj(
@@ -434,6 +435,24 @@ SCHEMAS: dict[str, Any] = {
                     _obj(
                         {"score": _int, "comment": _nstr, "at": _time, "agent_id": _nstr},
                         ["score", "comment", "at"],
+                    ),
+                ],
+            },
+            "email": {
+                "description": "the latest email of agent replies to the visitor (when SMTP "
+                "is configured and the visitor left an address): pending, sent, or failed "
+                "(refused, or out of tries; error says why)",
+                "oneOf": [
+                    {"type": "null"},
+                    _obj(
+                        {
+                            "status": {"type": "string", "enum": ["pending", "sent", "failed"]},
+                            "due_at": {"type": ["string", "null"], "format": "date-time"},
+                            "sent_at": {"type": ["string", "null"], "format": "date-time"},
+                            "attempts": _int,
+                            "error": _nstr,
+                            "updated_at": _time,
+                        }
                     ),
                 ],
             },

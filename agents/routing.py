@@ -161,6 +161,7 @@ class Router:
                 agent_spaces.c.space_id == space_id,
                 agents.c.id.in_(online),
                 agents.c.max_chats > 0,
+                agents.c.disabled.is_(False),  # its open socket may not have closed yet
             )
             .order_by(load, agents.c.id)
         )

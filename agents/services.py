@@ -7,7 +7,16 @@ from importlib.metadata import PackageNotFoundError, version
 
 from starlette.routing import BaseRoute, Route
 
-from agents import api, canned, directory, exports_rest, satisfaction, signin, teams
+from agents import (
+    api,
+    canned,
+    directory,
+    exports_rest,
+    privacy_rest,
+    satisfaction,
+    signin,
+    teams,
+)
 from agents.campaigns import rest as campaigns
 from agents.openapi import openapi_endpoint
 from agents.reports import rest as reports
@@ -26,6 +35,7 @@ OPS: list[Op] = [
     *satisfaction.OPS,
     *reports.OPS,
     *exports_rest.OPS,
+    *privacy_rest.OPS,
 ]
 
 

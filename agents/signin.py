@@ -9,15 +9,17 @@ from pydantic import StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agents.accounts import AgentAccount, authenticate, bump_token_version
+from agents.accounts import AgentAccount, any_agent, authenticate, bump_token_version
 from agents.inbox import Inbox, views_for
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
+from agents.privacy import actor_of
 from agents.rest import Body, Call, Op
 from agents.session import (
     SessionClaims,
     Sessions,
     close_agent_sockets,
 )
+from chat.audit import Actor
 from chat.context import AppContext
 from chat.errors import AuthError, BadCredentials, InvalidRequest, NotAllowed, RateLimited
 from chat.http import client_address, ctx_of, error, json_body, string_field
@@ -66,7 +68,13 @@ async def sign_in(call: Call) -> Response:
     if not ctx.origins.console(request.scope):
         raise NotAllowed("Sign in from the console's own site.", code="origin_not_allowed")
     body: SignIn = call.body
-    account = await sign_in_attempt(ctx, client_address(request), body.email, body.password)
+    account = await sign_in_attempt(
+        ctx,
+        client_address(request),
+        body.email,
+        body.password,
+        actor=actor_of(request, None),
+    )
     agent = await ctx.store.agent_principal(account.id, account.token_version)
     value, claims = _sessions(call).issue(agent.id, agent.token_version)
     log.info("console_sign_in", agent_id=agent.id)
@@ -106,7 +114,11 @@ async def change_password(call: Call) -> Response:
         )
     await asyncio.to_thread(check_new_password, body.new_password, email=me.email, name=me.name)
     version = await bump_token_version(
-        ctx.db, me.id, password_hash=await asyncio.to_thread(hash_password, body.new_password)
+        ctx.db,
+        me.id,
+        password_hash=await asyncio.to_thread(hash_password, body.new_password),
+        actor=actor_of(call.request, me),
+        action="agent.password_change",
     )
     close_agent_sockets(ctx.hub, me.id, CloseCode.SIGNED_OUT, below_version=version)
     agent = await ctx.store.agent_principal(me.id, version)
@@ -117,7 +129,22 @@ async def change_password(call: Call) -> Response:
     return response
 
 
+async def setup_state(call: Call) -> dict[str, Any]:
+    """Whether an agent exists yet: on a first run the sign-in page says how to create one.
+    Nothing else is told (no count, no name) to whoever asks."""
+    return {"has_agents": await any_agent(call.ctx.db)}
+
+
 OPS = [
+    Op(
+        "GET",
+        "/api/setup",
+        setup_state,
+        "Whether an agent exists yet (the sign-in page's first-run hint)",
+        "session",
+        response="Setup",
+        signed_in=False,
+    ),
     Op(
         "POST",
         "/api/session",
@@ -144,9 +171,12 @@ OPS = [
 ]
 
 
-async def sign_in_attempt(ctx: AppContext, client: str, email: str, password: str) -> AgentAccount:
+async def sign_in_attempt(
+    ctx: AppContext, client: str, email: str, password: str, *, actor: Actor | None = None
+) -> AgentAccount:
     """One sign-in, counted against the client address's allowance first (RateLimited), then
-    checked with the (email, address) lockout (agents/accounts.py)."""
+    checked with the (email, address) lockout (agents/accounts.py); audited when ``actor``
+    (who asks, from where) is given."""
     await ctx.limits.check("sign_ins", client)
     return await authenticate(
         ctx.db,
@@ -156,6 +186,7 @@ async def sign_in_attempt(ctx: AppContext, client: str, email: str, password: st
         secret=ctx.signer.derived_key("login-throttle"),
         max_failures=ctx.settings.login_max_failures,
         lock_seconds=ctx.settings.login_lock_seconds,
+        actor=actor,
     )
 
 
@@ -175,7 +206,9 @@ async def agent_login(request: Request) -> JSONResponse:
     if isinstance(password, JSONResponse):
         return password
     try:
-        account = await sign_in_attempt(ctx, client_address(request), email, password)
+        account = await sign_in_attempt(
+            ctx, client_address(request), email, password, actor=actor_of(request, None)
+        )
     except (AuthError, RateLimited) as exc:
         log.info("agent_login_refused", code=exc.code)
         return response_for(exc)

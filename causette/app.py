@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from agents.context import ConsoleContext
@@ -50,6 +50,7 @@ log = get_logger("causette.app")
 
 def routes() -> list[BaseRoute]:
     return [
+        Route("/", home, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/api/visitors", create_visitor, methods=["POST"]),
@@ -149,6 +150,11 @@ def _redis_prefix(settings: Settings) -> str:
     if settings.redis_channel_prefix is not None:
         return settings.redis_channel_prefix
     return default_prefix(RedisAddress.from_url(settings.redis_url or ""))
+
+
+async def home(request: Request) -> RedirectResponse:
+    """``/`` is the console (whose sign-in page says what to do on a first run)."""
+    return RedirectResponse("/console", status_code=302)
 
 
 async def store_down(request: Request, exc: Exception) -> JSONResponse:

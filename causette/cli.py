@@ -12,8 +12,18 @@ from typing import Any, TypeVar
 
 import click
 
+from causette import cli_admin, cli_privacy
+from causette.startup import (
+    check_port,
+    first_run_steps,
+    load_settings,
+    migrate_database,
+    public_base_url,
+    with_database,
+)
 from chat.clock import parse_iso
 from chat.errors import CausetteError, UsageError
+from chat.retention import parse_retain
 from chat.settings import Settings
 from chat.types import ROLES
 
@@ -50,32 +60,20 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _settings() -> Settings:
-    from pydantic import ValidationError
-
     try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "CAUSETTE_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise click.ClickException(f"Bad setting {name}: {first['msg']}") from None
+        return load_settings()  # the variable and what is wrong with it, in one line
+    except click.ClickException:
+        raise
     except Exception as exc:
         raise click.ClickException(f"Bad CAUSETTE_* setting: {_describe(exc)}") from None
 
 
 def _migrate(settings: Settings) -> None:
-    from chat.db import migrate
-
-    migrate(settings.database_url)
+    migrate_database(settings)  # a failure names the database (never its password)
 
 
 async def _with_db(settings: Settings, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from chat.db import Database
-
-    db = Database(settings.database_url)
-    try:
-        return await fn(db, *args, **kwargs)
-    finally:
-        await db.dispose()
+    return await with_database(settings, fn, *args, **kwargs)
 
 
 class _IsoTime(click.ParamType):
@@ -119,10 +117,14 @@ def serve(host: str, port: int, workers: int) -> None:
             "--workers above 1 needs CAUSETTE_REDIS_URL: the in-process "
             "broker cannot reach the other processes."
         )
+    check_port(host, port)  # before anything says it is serving
     _migrate(settings)
+    from agents.accounts import any_agent
     from chat.settings import load_secret_key
 
     load_secret_key(settings)  # made once here, not raced by the workers
+    if sys.stdout.isatty() and not _run(_with_db(settings, any_agent)):
+        click.echo(first_run_steps(public_base_url(settings, host, port)))
     click.echo(f"causette serving on http://{host}:{port} (workers: {workers})", err=True)
     uvicorn.run(
         "causette.app:create_app",
@@ -190,6 +192,7 @@ def agent_create(
             role=role,
             password=password,
             space_keys=list(spaces),
+            actor=cli_admin.cli_actor(),
         )
     )
     click.echo(f"agent {account.email} created ({account.role}) id={account.id}")
@@ -198,6 +201,10 @@ def agent_create(
 @main.group()
 def space() -> None:
     """Spaces: strictly separated activities."""
+
+
+cli_admin.register(agent, space)  # list, update, reset-password, delete; show, delete
+cli_privacy.register(main)  # retention, hold, visitor, audit
 
 
 @space.command("create")
@@ -241,6 +248,7 @@ def space_create(
             list(origins),
             identity_mode=identity_mode,
             prechat=prechat,
+            actor=cli_admin.cli_actor(),
         )
     )
     click.echo(f"space {info.key} created; origins: {', '.join(info.origins) or '(own site only)'}")
@@ -312,6 +320,22 @@ def space_create(
     metavar="SECONDS",
     help="A conversation with no agent reply within this long is missed (default 120).",
 )
+@click.option(
+    "--email-delay-minutes",
+    type=click.IntRange(0, 7 * 24 * 60),
+    default=None,
+    metavar="N",
+    help="Agent replies reach a visitor who left an email once it has had no chat open for "
+    "N minutes, at most one email per N minutes (default 5; 0: at once).",
+)
+@click.option(
+    "--retain",
+    "retain",
+    multiple=True,
+    metavar="KIND=DAYSd",
+    help="Keep messages, profiles, events or audit entries this many days, or KIND=forever "
+    "(repeatable; other kinds unchanged). Preview with: causette retention run --dry-run.",
+)
 def space_update(
     key: str,
     name: str | None,
@@ -327,9 +351,13 @@ def space_update(
     redact_patterns: tuple[str, ...],
     clear_redact_patterns: bool,
     missed_after: int | None,
+    email_delay_minutes: int | None,
+    retain: tuple[str, ...],
 ) -> None:
     """Rename a space, replace its allowed origins or change its options."""
     from agents.reports.hours import parse_holidays, parse_hours
+
+    cli_admin.require_an_option()
     from chat.spaces import update_space
 
     if clear_holidays and holidays:
@@ -346,8 +374,22 @@ def space_update(
     if clear_origins and origins:
         raise click.UsageError("--origin and --clear-origins exclude each other.")
     new_origins = [] if clear_origins else (list(origins) if origins else None)
+    try:
+        retention = dict(parse_retain(r) for r in retain)
+    except CausetteError as exc:
+        raise click.BadParameter(exc.message, param_hint="'--retain'") from None
     settings = _settings()
     _migrate(settings)
+    if retention:
+        from chat.spaces import set_retention
+
+        kept = _run(
+            _with_db(
+                settings, set_retention, key, retention, actor=cli_admin.cli_actor(), merge=True
+            )
+        )
+        shown = ", ".join(f"{k}={v}d" for k, v in kept.items()) or "everything kept forever"
+        click.echo(f"space {key} retention: {shown}")
     info = _run(
         _with_db(
             settings,
@@ -363,6 +405,8 @@ def space_update(
             holidays=closed,
             missed_after_seconds=missed_after,
             redaction_patterns=patterns,
+            email_delay_minutes=email_delay_minutes,
+            actor=cli_admin.cli_actor(),
         )
     )
     click.echo(f"space {info.key} updated; origins: {', '.join(info.origins) or '(own site only)'}")
@@ -407,7 +451,9 @@ def space_secret(key: str, rotate: bool) -> None:
 
     settings = _settings()
     _migrate(settings)
-    click.echo(_run(_with_db(settings, identity_secret, key, rotate=rotate)))
+    click.echo(
+        _run(_with_db(settings, identity_secret, key, rotate=rotate, actor=cli_admin.cli_actor()))
+    )
 
 
 @main.command()
@@ -475,6 +521,10 @@ def export(
     terminal = sys.stderr.isatty()
 
     async def run(db: Any) -> int:
+        if raw:
+            from causette.cli_privacy import audit_raw_export
+
+            await audit_raw_export(db, table, space, fmt, since, until)
         total = await count_rows(db, job) if terminal else 0
         bar = _Progress(total, table) if terminal else None
         if table == "messages" and not raw and (os.cpu_count() or 1) > 1:

@@ -69,8 +69,15 @@ def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
 
 
 def private_file(path: Path) -> None:
-    """Create ``path`` if need be, readable and writable by its owner only (0600)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    """Create ``path`` if need be, readable and writable by its owner only (0600).
+
+    An existing file is never opened here: closing any descriptor of a database file
+    releases every POSIX lock this process holds on it (SQLite's own connections' too),
+    and another process could then write under them."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     os.chmod(path, 0o600)
 
 
@@ -177,6 +184,8 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=30000",
     "PRAGMA foreign_keys=ON",
+    # what is deleted (retention, erasure) is overwritten with zeros, not left in free pages
+    "PRAGMA secure_delete=ON",
 )
 
 

@@ -7,7 +7,11 @@ import sqlalchemy as sa
 __all__ = [
     "agent_spaces",
     "agents",
+    "audit_entries",
+    "audit_gate",
+    "audit_heads",
     "conversations",
+    "legal_holds",
     "login_throttle",
     "messages",
     "metadata",
@@ -52,6 +56,10 @@ spaces = sa.Table(
     sa.Column("holidays", sa.JSON),
     sa.Column("missed_after_seconds", sa.Integer, nullable=False, server_default="120"),
     sa.Column("redaction_patterns", sa.JSON),
+    # minutes a visitor without an open socket waits before agent replies are emailed
+    sa.Column("email_delay_minutes", sa.Integer, nullable=False, server_default="5"),
+    # how long each kind of data is kept, in days ({"messages": 400, ...}; absent: forever)
+    sa.Column("retention", sa.JSON),
     sa.CheckConstraint("identity_mode IN ('off', 'optional', 'enforce')", name="identity_mode"),
     sa.CheckConstraint("prechat IN ('none', 'name', 'name_email')", name="prechat"),
 )
@@ -76,6 +84,8 @@ visitors = sa.Table(
     sa.Column("identity_verified", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("attributes", sa.JSON),
     sa.Column("context", sa.JSON),
+    # set on the anonymous profile an erasure leaves behind (identity, contact and context gone)
+    sa.Column("erased_at", Timestamp),
     sa.UniqueConstraint("space_id", "external_id"),
 )
 
@@ -91,6 +101,10 @@ agents = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     # open chats auto-assigned at most at once; 0 keeps the agent out of auto-assignment
     sa.Column("max_chats", sa.Integer, nullable=False, server_default="5"),
+    # a disabled agent cannot sign in; a deleted one is kept for the history (its name), its
+    # email scrubbed and in no space (migration 0008_agents)
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deleted_at", Timestamp),
     sa.CheckConstraint("role IN ('admin', 'marketing', 'relation')", name="role"),
 )
 
@@ -146,6 +160,7 @@ conversations = sa.Table(
     sa.Index("ix_conversations_visitor_id", "visitor_id"),
     sa.Index("ix_conversations_assignee_id_status", "assignee_id", "status"),
     sa.Index("ix_conversations_space_id_created_at", "space_id", "created_at"),
+    sa.Index("ix_conversations_space_id_updated_at", "space_id", "updated_at"),  # retention
     # at most one open conversation per visitor, on both backends
     sa.Index(
         "uq_conversations_open_visitor",
@@ -192,4 +207,77 @@ read_marks = sa.Table(
     sa.Column("last_read_seq", sa.Integer, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.CheckConstraint("reader_kind IN ('visitor', 'agent')", name="reader_kind"),
+)
+
+
+# -- privacy (chat/audit.py, chat/holds.py) ---------------------------------------------------
+
+# the audit trail: append-only (the database refuses UPDATE, and DELETE outside a retention
+# purge), hash-chained per space: ``hash`` is SHA-256 over ``prev_hash`` and the row's
+# canonical JSON, ``seq`` counts the chain's entries ("" is the deployment's own chain). No
+# foreign key: an entry outlives the agent, the space or the visitor it names
+audit_entries = sa.Table(
+    "audit_entries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("chain", sa.String(36), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("space_id", Id),
+    sa.Column("actor_kind", sa.String(16), nullable=False),  # agent, api_key, system
+    sa.Column("actor_id", sa.String(64)),
+    sa.Column("actor_name", sa.String(200)),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(512)),
+    sa.Column("request_id", sa.String(64)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_kind", sa.String(32)),
+    sa.Column("target_id", sa.String(200)),
+    sa.Column("target", sa.JSON),  # a snapshot of what the target was (its name, its email)
+    sa.Column("outcome", sa.String(16), nullable=False),  # ok, denied, failed
+    sa.Column("diff", sa.JSON),  # {field: [before, after]} of the fields allowed in the trail
+    sa.Column("reason", sa.Text),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("chain", "seq"),
+    sa.Index("ix_audit_entries_at", "at"),
+    sa.Index("ix_audit_entries_space_id_at", "space_id", "at"),
+)
+
+# each chain's last entry: the next one links to it (read and written under its row lock)
+audit_heads = sa.Table(
+    "audit_heads",
+    metadata,
+    sa.Column("chain", sa.String(36), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# a row here, inside the retention job's own transaction, is what lets it delete audit
+# entries past their retention; it is never committed
+audit_gate = sa.Table(
+    "audit_gate",
+    metadata,
+    sa.Column("token", sa.String(36), primary_key=True),
+)
+
+# what neither retention nor erasure may delete: a space, a visitor, a conversation, or what
+# happened in a date range; a release keeps the row (who placed it, why, when released)
+legal_holds = sa.Table(
+    "legal_holds",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("visitor_id", Id),
+    sa.Column("conversation_id", Id),
+    sa.Column("since", Timestamp),
+    sa.Column("until", Timestamp),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("placed_by", sa.String(200)),
+    sa.Column("placed_at", Timestamp, nullable=False),
+    sa.Column("released_at", Timestamp),
+    sa.Column("released_by", sa.String(200)),
+    sa.CheckConstraint("scope IN ('space', 'visitor', 'conversation', 'range')", name="scope"),
+    sa.Index("ix_legal_holds_space_id", "space_id"),
 )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,12 +22,13 @@ from chat.clock import iso, utcnow
 from chat.db import Database, is_outage
 from chat.errors import IdentityRefused, InvalidFrame, StoreUnavailable
 from chat.frames import VisitorFrame
+from chat.holds import HoldSet
 from chat.identity import signature_matches
 from chat.models import conversations, spaces, visitors
 from chat.principals import VisitorPrincipal
 from chat.protocol import MAX_ATTRIBUTES, Attributes, Contact, Context, Identify
 
-__all__ = ["Profiles", "VisitorProfile"]
+__all__ = ["Profiles", "VisitorProfile", "delete_space_visitors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,9 @@ class Profiles:
                             )
                             .with_for_update(of=visitors)
                         )
-                    ).one()
+                    ).first()
+                    if row is None:  # erased meanwhile: its sockets are being closed
+                        return None
                     if isinstance(frame, Context):
                         changes = _context(row.context, frame, user_agent)
                     elif isinstance(frame, Identify):
@@ -259,3 +263,180 @@ def _attributes(row: Any, frame: Attributes) -> dict[str, Any]:
     if _same(attributes, row.attributes or {}):
         return {}
     return {"attributes": attributes}
+
+
+async def delete_space_visitors(conn: AsyncConnection, space_id: str) -> int:
+    """Delete a space's visitors, inside the transaction that deletes the space (chat/spaces.py
+    ``delete_space``), after what refers to them. The number deleted."""
+    deleted = await conn.execute(visitors.delete().where(visitors.c.space_id == space_id))
+    return int(deleted.rowcount)
+
+
+# -- retention, erasure and access (chat/retention.py, chat/erasure.py) ----------------------
+
+PHONE_ATTRIBUTES = ("phone", "phone_number", "mobile", "telephone", "tel")
+
+
+def normal_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normal_phone(value: str, region: str | None = None) -> str | None:
+    """E.164 (+33612345678), or None when it is no phone number."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class ProfileKeeper:
+    """What retention and erasure do to the visitors table."""
+
+    @staticmethod
+    def _expired(
+        space_id: str, cutoff: datetime, holds: HoldSet, columns: Sequence[sa.Column[Any]]
+    ) -> sa.Select[Any]:
+        v = visitors.c
+        unused = [
+            ~sa.exists().where(conversations.c.visitor_id == v.id),
+            *(~sa.exists().where(col == v.id) for col in columns),
+        ]
+        return sa.select(v.id).where(
+            v.space_id == space_id,
+            v.created_at < cutoff,
+            sa.not_(holds.keeps_visitor(v.id, v.created_at)),
+            *unused,
+        )
+
+    async def count_expired(
+        self,
+        conn: AsyncConnection,
+        space_id: str,
+        cutoff: datetime,
+        holds: HoldSet,
+        columns: Sequence[sa.Column[Any]],
+    ) -> dict[str, int]:
+        q = self._expired(space_id, cutoff, holds, columns)
+        n = await conn.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
+        return {"visitors": int(n or 0)}
+
+    async def purge_expired(
+        self,
+        conn: AsyncConnection,
+        space_id: str,
+        cutoff: datetime,
+        holds: HoldSet,
+        columns: Sequence[sa.Column[Any]],
+        limit: int,
+    ) -> dict[str, int]:
+        batch = self._expired(space_id, cutoff, holds, columns).limit(limit).scalar_subquery()
+        result = await conn.execute(visitors.delete().where(visitors.c.id.in_(batch)))
+        return {"visitors": int(result.rowcount or 0)}
+
+    @staticmethod
+    async def find(
+        conn: AsyncConnection,
+        space_id: str,
+        *,
+        visitor_id: str | None = None,
+        external_id: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> list[str]:
+        """The visitors of the space one identifier names: an id, a verified external id,
+        an email (any case), a phone number (any format of the same number, in a phone
+        attribute)."""
+        v = visitors.c
+        base = sa.select(v.id).where(v.space_id == space_id, v.erased_at.is_(None))
+        if visitor_id is not None:
+            return list((await conn.execute(base.where(v.id == visitor_id))).scalars())
+        if external_id is not None:
+            q = base.where(v.external_id == external_id, v.identity_verified.is_(True))
+            return list((await conn.execute(q)).scalars())
+        if email is not None:
+            q = base.where(sa.func.lower(v.email) == normal_email(email)).order_by(v.id)
+            return list((await conn.execute(q)).scalars())
+        if phone is None:
+            return []
+        import phonenumbers
+
+        wanted = normal_phone(phone)
+        if wanted is None:
+            return []
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(wanted))
+        found = []
+        q = sa.select(v.id, v.attributes).where(
+            v.space_id == space_id, v.erased_at.is_(None), v.attributes.is_not(None)
+        )
+        for row in await conn.execute(q):
+            attributes = row.attributes if isinstance(row.attributes, dict) else {}
+            for key in PHONE_ATTRIBUTES:
+                value = attributes.get(key)
+                if isinstance(value, str | int) and normal_phone(str(value), region) == wanted:
+                    found.append(row.id)
+                    break
+        return sorted(found)
+
+    @staticmethod
+    async def anonymous_twin(conn: AsyncConnection, space_id: str, visitor_id: str) -> str:
+        """A profile with no identity, contact or context, to which what must stay for
+        aggregates (conversations, exposures, ratings) is moved."""
+        created = await conn.scalar(
+            sa.select(visitors.c.created_at).where(visitors.c.id == visitor_id)
+        )
+        twin = str(uuid.uuid4())
+        now = utcnow()
+        await conn.execute(
+            visitors.insert().values(
+                id=twin, space_id=space_id, created_at=created or now, erased_at=now
+            )
+        )
+        return twin
+
+    @staticmethod
+    async def drop_if_unused(
+        conn: AsyncConnection, visitor_id: str, columns: Sequence[sa.Column[Any]]
+    ) -> None:
+        """Delete an anonymous profile nothing was moved to."""
+        v = visitors.c
+        await conn.execute(
+            visitors.delete().where(
+                v.id == visitor_id,
+                ~sa.exists().where(conversations.c.visitor_id == v.id),
+                *(~sa.exists().where(col == v.id) for col in columns),
+            )
+        )
+
+    @staticmethod
+    async def delete(conn: AsyncConnection, visitor_id: str) -> int:
+        result = await conn.execute(visitors.delete().where(visitors.c.id == visitor_id))
+        return int(result.rowcount or 0)
+
+    @staticmethod
+    async def data(conn: AsyncConnection, space_id: str, visitor_id: str) -> dict[str, Any]:
+        row = (
+            await conn.execute(
+                sa.select(visitors).where(
+                    visitors.c.id == visitor_id, visitors.c.space_id == space_id
+                )
+            )
+        ).first()
+        if row is None:
+            return {}
+        return {
+            "profile": {
+                "id": row.id,
+                "created_at": iso(row.created_at),
+                "name": row.name,
+                "email": row.email,
+                "external_id": row.external_id,
+                "identity_verified": row.identity_verified,
+                "attributes": row.attributes or {},
+                "context": row.context or {},
+            }
+        }

@@ -136,6 +136,10 @@ class Limiter(Protocol):
 
     async def close(self) -> None: ...
 
+    async def forget(self, key: str) -> None:
+        """Drop ``key``'s count (an erased visitor's)."""
+        ...
+
 
 class MemoryLimiter:
     """Every key's next allowed time, in this process. Keys whose bucket is full again are
@@ -145,6 +149,9 @@ class MemoryLimiter:
         self._tat: dict[str, float] = {}
         self._clock = clock
         self._max_keys = max_keys
+
+    async def forget(self, key: str) -> None:
+        self._tat.pop(key, None)
 
     async def take(self, key: str, rate: Rate) -> float:
         return self.take_now(key, rate)
@@ -223,6 +230,13 @@ class RedisLimiter:
             return self._fallback.take_now(key, rate)
         return int(wait_us) / 1e6
 
+    async def forget(self, key: str) -> None:
+        await self._fallback.forget(key)
+        try:
+            await self._redis.delete(self._key(key))
+        except Exception as exc:  # the key expires on its own within the hour
+            log.warning("rate_limit_forget_failed", error=type(exc).__name__)
+
     async def close(self) -> None:
         await self._redis.aclose()
 
@@ -253,6 +267,12 @@ class Limits:
             raise RateLimited(
                 f"Too many requests; try again in {math.ceil(wait)} s.", retry_after=wait
             )
+
+    async def forget_visitor(self, visitor_id: str) -> None:
+        """What is counted of a visitor (its erasure leaves nothing of it in Redis)."""
+        for name in LIMITS:
+            if name.endswith("_per_visitor"):
+                await self.limiter.forget(f"{name}:{visitor_id}")
 
     async def close(self) -> None:
         await self.limiter.close()

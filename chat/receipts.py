@@ -12,14 +12,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chat.clock import iso, utcnow
 from chat.db import Database
 from chat.frames import Author, ReadFrame
+from chat.holds import HoldSet
+from chat.keeper import Counts, Keeper
 from chat.models import read_marks
 from chat.principals import Principal
 
-__all__ = ["mark_read", "marks_for", "read_frame"]
+__all__ = ["ReceiptKeeper", "mark_read", "marks_for", "read_frame"]
 
 
 async def mark_read(db: Database, reader: Principal, conversation_id: str, seq: int) -> bool:
@@ -61,3 +64,59 @@ def read_frame(reader: Principal, conversation_id: str, seq: int) -> ReadFrame:
     return ReadFrame(
         conversation_id, Author(reader.kind, reader.id, reader.name), seq, iso(utcnow())
     )
+
+
+class ReceiptKeeper(Keeper):
+    """Read marks go with their conversation, and the visitor's own with the visitor."""
+
+    async def count_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
+    ) -> Counts:
+        n = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                read_marks.c.conversation_id.in_(conversation_ids.scalar_subquery())
+            )
+        )
+        return {"read_marks": int(n or 0)}
+
+    async def delete_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: list[str]
+    ) -> Counts:
+        result = await conn.execute(
+            read_marks.delete().where(read_marks.c.conversation_id.in_(conversation_ids))
+        )
+        return {"read_marks": int(result.rowcount or 0)}
+
+    async def erase_visitor(
+        self,
+        conn: AsyncConnection,
+        space_id: str,
+        visitor_id: str,
+        anonymous_id: str,
+        conversation_ids: list[str],
+        holds: HoldSet,
+    ) -> Counts:
+        result = await conn.execute(
+            read_marks.delete().where(
+                sa.or_(
+                    read_marks.c.reader_id == visitor_id,
+                    read_marks.c.conversation_id.in_(conversation_ids),
+                )
+            )
+        )
+        return {"read_marks": int(result.rowcount or 0)}
+
+    async def visitor_data(
+        self, conn: AsyncConnection, space_id: str, visitor_id: str, conversation_ids: list[str]
+    ) -> dict[str, Any]:
+        rows = await conn.execute(sa.select(read_marks).where(read_marks.c.reader_id == visitor_id))
+        return {
+            "read_marks": [
+                {
+                    "conversation_id": r.conversation_id,
+                    "last_read_seq": r.last_read_seq,
+                    "at": iso(r.updated_at),
+                }
+                for r in rows
+            ]
+        }

@@ -6,8 +6,9 @@ import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chat.ratelimit import Rate
@@ -74,6 +75,38 @@ class Settings(BaseSettings):
     # the agent console
     session_ttl: int = 60 * 60 * 12  # the console's sign-in cookie
     agent_offline_grace_seconds: float = 120.0  # then an offline agent's open chats are requeued
+
+    # email to visitors who left (agents/mail): smtp://user:pass@host:587 (STARTTLS whenever
+    # the server offers it) or smtps://user:pass@host:465 (TLS from the start); unset: no
+    # email, and the widget says replies come in the chat
+    smtp_url: str | None = Field(default=None, repr=False)  # it holds the password
+    mail_from: str | None = None  # "Shop <chat@shop.example>"; needed with smtp_url
+    smtp_ca_file: Path | None = None  # trust this CA bundle for the server, not the system's
+    smtp_timeout_seconds: float = 30.0
+    email_retry_seconds: float = 60.0  # first retry after a failed try, doubling each time
+    email_max_attempts: int = Field(default=6, ge=1)
+
+    @model_validator(mode="after")
+    def _mail_from_with_smtp(self) -> Settings:
+        if self.smtp_url is None:
+            return self
+        url = urlsplit(self.smtp_url)
+        if url.scheme not in ("smtp", "smtps") or not url.hostname:
+            raise ValueError("CAUSETTE_SMTP_URL: smtp://[user:pass@]host[:port] or smtps://...")
+        if not self.mail_from:
+            raise ValueError("CAUSETTE_MAIL_FROM is needed with CAUSETTE_SMTP_URL")
+        return self
+
+    @property
+    def email_enabled(self) -> bool:
+        """Whether agent replies can reach visitors by email."""
+        return bool(self.smtp_url and self.mail_from)
+
+    # retention (chat/retention.py): a run every this many seconds (0: only from the CLI),
+    # deleting this many rows per transaction, pausing this long between batches
+    retention_interval_seconds: float = 3600.0
+    retention_batch_rows: int = Field(default=500, ge=1, le=50_000)
+    retention_pause_seconds: float = Field(default=0.0, ge=0.0, le=10.0)
 
     log_level: str = "info"
     log_format: str | None = None  # "json" or "console"; default: console on a terminal

@@ -6,15 +6,19 @@ import re
 import secrets
 import uuid
 import zoneinfo
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from datetime import datetime
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chat.clock import utcnow
+from chat.audit import SYSTEM, Actor, diff_of, record
+from chat.clock import iso, utcnow
 from chat.db import Database
 from chat.errors import UsageError
-from chat.models import space_origins, spaces
+from chat.models import agent_spaces, conversations, legal_holds, space_origins, spaces, visitors
 from chat.origins import normalize_origin
 
 __all__ = [
@@ -25,12 +29,16 @@ __all__ = [
     "SpaceInfo",
     "WidgetOptions",
     "create_space",
+    "delete_space",
     "identity_secret",
     "list_spaces",
+    "set_retention",
+    "space_details",
     "update_space",
     "widget_options",
 ]
 
+MAX_EMAIL_DELAY_MINUTES = 7 * 24 * 60
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 # off: identify() is taken as the site says; optional: a signature, when given, must be right;
@@ -89,6 +97,7 @@ async def create_space(
     *,
     identity_mode: str = "off",
     prechat: str = "none",
+    actor: Actor = SYSTEM,
 ) -> SpaceInfo:
     if not KEY_RE.match(key):
         raise UsageError(
@@ -118,6 +127,17 @@ async def create_space(
             await conn.execute(
                 space_origins.insert(), [{"space_id": space_id, "origin": o} for o in clean]
             )
+        await record(
+            conn,
+            actor,
+            "space.create",
+            space_id=space_id,
+            target_kind="space",
+            target_id=key,
+            target={"key": key, "name": name.strip()},
+            diff={"origins": [[], clean], "identity_mode": [None, identity_mode],
+                  "prechat": [None, prechat]},
+        )  # fmt: skip
     return SpaceInfo(space_id, key, name.strip(), tuple(clean), identity_mode, prechat)
 
 
@@ -135,6 +155,8 @@ async def update_space(
     holidays: list[str] | None = None,
     missed_after_seconds: int | None = None,
     redaction_patterns: list[list[str]] | None = None,
+    email_delay_minutes: int | None = None,
+    actor: Actor = SYSTEM,
 ) -> SpaceInfo:
     """Rename a space, replace its origin allowlist, change its widget options, its time
     zone (campaign hours, reports) and whether resolved chats ask for a rating."""
@@ -149,12 +171,14 @@ async def update_space(
         "holidays": holidays,
         "missed_after_seconds": missed_after_seconds,
         "redaction_patterns": redaction_patterns,
+        "email_delay_minutes": _email_delay(email_delay_minutes),
     }
     options = {k: v for k, v in options.items() if v is not None}
     async with db.write() as conn:
         row = (await conn.execute(sa.select(spaces).where(spaces.c.key == key))).first()
         if row is None:
             raise UsageError(f"No such space: {key}")
+        before = await _settings_of(conn, row.id)
         if name is not None:
             if not name.strip():
                 raise UsageError("The name is empty.")
@@ -169,7 +193,44 @@ async def update_space(
                 await conn.execute(
                     space_origins.insert(), [{"space_id": row.id, "origin": o} for o in clean]
                 )
+        diff = diff_of(before, await _settings_of(conn, row.id))
+        if diff:
+            await record(
+                conn,
+                actor,
+                "space.update",
+                space_id=row.id,
+                target_kind="space",
+                target_id=key,
+                target={"key": key, "name": row.name},
+                diff=diff,
+            )
     return (await list_spaces(db, key))[0]
+
+
+AUDITED_SETTINGS = (
+    "name", "identity_mode", "prechat", "time_zone", "csat", "business_hours", "holidays",
+    "missed_after_seconds", "redaction_patterns", "email_delay_minutes",
+)  # fmt: skip
+
+
+async def _settings_of(conn: AsyncConnection, space_id: str) -> dict[str, Any]:
+    """What an audit entry shows of a space's settings (never its identity secret)."""
+    row = (await conn.execute(sa.select(spaces).where(spaces.c.id == space_id))).first()
+    origins = await conn.execute(
+        sa.select(space_origins.c.origin)
+        .where(space_origins.c.space_id == space_id)
+        .order_by(space_origins.c.origin)
+    )
+    found = {k: v for k, v in row._mapping.items() if k in AUDITED_SETTINGS} if row else {}
+    return {**found, "origins": list(origins.scalars())}
+
+
+def _email_delay(minutes: int | None) -> int | None:
+    """Minutes without an open socket before a visitor gets agent replies by email."""
+    if minutes is not None and not 0 <= minutes <= MAX_EMAIL_DELAY_MINUTES:
+        raise UsageError(f"The email delay is 0 to {MAX_EMAIL_DELAY_MINUTES} minutes.")
+    return minutes
 
 
 async def list_spaces(db: Database, key: str | None = None) -> list[SpaceInfo]:
@@ -217,7 +278,9 @@ async def widget_options(db: Database, key: str) -> WidgetOptions | None:
     return WidgetOptions(row.id, row.identity_mode, row.prechat) if row else None
 
 
-async def identity_secret(db: Database, key: str, *, rotate: bool = False) -> str:
+async def identity_secret(
+    db: Database, key: str, *, rotate: bool = False, actor: Actor = SYSTEM
+) -> str:
     """The space's identity secret, made anew first if ``rotate``: signatures made with the old
     one stop working at once."""
     async with db.write() as conn:
@@ -234,4 +297,154 @@ async def identity_secret(db: Database, key: str, *, rotate: bool = False) -> st
             await conn.execute(
                 spaces.update().where(spaces.c.id == row.id).values(identity_secret=secret)
             )
+            await record(
+                conn,
+                actor,
+                "space.identity_secret",
+                space_id=row.id,
+                target_kind="space",
+                target_id=key,
+                target={"key": key},
+                reason="rotated" if rotate else "created",
+            )
     return str(secret)
+
+
+SECRET_COLUMNS = frozenset({"identity_secret"})  # never shown, not even to an operator
+
+
+async def space_details(db: Database, key: str) -> dict[str, Any]:
+    """Everything about a space but its secret, JSON-ready: each setting, its origins, and
+    how many agents, visitors and open and resolved conversations it holds."""
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(spaces).where(spaces.c.key == key))).first()
+        if row is None:
+            raise UsageError(f"No such space: {key}")
+        origins = (
+            await conn.execute(
+                sa.select(space_origins.c.origin)
+                .where(space_origins.c.space_id == row.id)
+                .order_by(space_origins.c.origin)
+            )
+        ).scalars()
+        members = await conn.scalar(
+            sa.select(sa.func.count()).where(agent_spaces.c.space_id == row.id)
+        )
+        people = await conn.scalar(sa.select(sa.func.count()).where(visitors.c.space_id == row.id))
+        by_status: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    sa.select(conversations.c.status, sa.func.count())
+                    .where(conversations.c.space_id == row.id)
+                    .group_by(conversations.c.status)
+                )
+            ).all()
+        )
+        details = {
+            name: iso(value) if isinstance(value, datetime) else value
+            for name, value in row._mapping.items()
+            if name not in SECRET_COLUMNS
+        }
+        details["origins"] = list(origins)
+    details["agents"] = int(members or 0)
+    details["visitors"] = int(people or 0)
+    details["conversations"] = {s: int(by_status.get(s, 0)) for s in ("open", "resolved")}
+    return details
+
+
+# what deletes the rows of another table that refer to the space's visitors or conversations,
+# in the transaction that deletes the space (each written by that table's owner)
+Cleanup = Callable[[AsyncConnection, str], Awaitable[object]]
+
+
+async def delete_space(
+    db: Database,
+    key: str,
+    *,
+    purge: bool,
+    cleanups: Sequence[Cleanup] = (),
+    actor: Actor = SYSTEM,
+) -> int:
+    """Delete a space and everything in it, in one transaction; the number of conversations
+    deleted with it. Refused while a legal hold is on the space, and while it holds
+    conversations unless ``purge``.
+
+    ``cleanups`` run first, in order, with the space's id: each owner's deletion of what
+    refers to the space's visitors and conversations (agents/space_removal.py lists them).
+    What refers to the space itself by a cascading key (origins, memberships, teams, canned
+    responses, campaigns) goes with its row. The row is locked first (PostgreSQL): a visitor
+    arriving meanwhile waits, then finds no space."""
+    async with db.write() as conn:
+        row = (
+            await conn.execute(sa.select(spaces.c.id).where(spaces.c.key == key).with_for_update())
+        ).first()
+        if row is None:
+            raise UsageError(f"No such space: {key}")
+        held = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                legal_holds.c.space_id == row.id, legal_holds.c.released_at.is_(None)
+            )
+        )
+        if held:
+            raise UsageError(f"The space {key} is under a legal hold: it cannot be deleted.")
+        count = int(
+            await conn.scalar(sa.select(sa.func.count()).where(conversations.c.space_id == row.id))
+            or 0
+        )
+        if count and not purge:
+            raise UsageError(
+                f"The space {key} holds {count} conversation(s): delete them with it "
+                "(--purge), or keep the space."
+            )
+        for cleanup in cleanups:
+            await cleanup(conn, row.id)
+        await conn.execute(spaces.delete().where(spaces.c.id == row.id))
+        await record(  # the deployment's chain: the space's own outlives it, unreadable
+            conn,
+            actor,
+            "space.delete",
+            target_kind="space",
+            target_id=key,
+            target={"key": key, "id": row.id},
+            diff={"conversations": [count, 0]},
+        )
+    return count
+
+
+async def set_retention(
+    db: Database,
+    key: str,
+    policy: Mapping[str, int | None],
+    *,
+    actor: Actor = SYSTEM,
+    merge: bool = False,
+) -> dict[str, int]:
+    """Replace a space's retention policy ({kind: days}; a kind left out is kept forever),
+    or with ``merge`` change only the kinds given (None: forever), audited with the before
+    and after in the same transaction. The next retention run applies it;
+    ``causette retention run --dry-run`` shows what it will delete."""
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                sa.select(spaces.c.id, spaces.c.retention).where(spaces.c.key == key)
+            )
+        ).first()
+        if row is None:
+            raise UsageError(f"No such space: {key}")
+        before = dict(row.retention) if isinstance(row.retention, dict) else {}
+        after = {**before, **policy} if merge else dict(policy)
+        clean = {k: int(v) for k, v in sorted(after.items()) if v is not None}
+        await conn.execute(
+            spaces.update().where(spaces.c.id == row.id).values(retention=clean or None)
+        )
+        await record(
+            conn,
+            actor,
+            "retention.update",
+            space_id=row.id,
+            target_kind="space",
+            target_id=key,
+            target={"key": key},
+            diff=diff_of(before, clean),
+        )
+    return clean

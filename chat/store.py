@@ -47,6 +47,7 @@ __all__ = [
     "StoredMessage",
     "WouldOpen",
     "conversation_of",
+    "delete_space_conversations",
     "open_load",
 ]
 
@@ -230,7 +231,7 @@ class Store:
     async def agent_principal(self, agent_id: str, token_version: int) -> AgentPrincipal:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(agents).where(agents.c.id == agent_id))).first()
-            if row is None or row.token_version != token_version:
+            if row is None or row.token_version != token_version or row.disabled:
                 raise BadToken()
             member = await conn.execute(
                 sa.select(spaces.c.id, spaces.c.key)
@@ -715,6 +716,15 @@ def open_load(agent_id: sa.ColumnElement[str]) -> sa.ScalarSelect[int]:
         .where(conversations.c.assignee_id == agent_id, conversations.c.status == "open")
         .scalar_subquery()
     )
+
+
+async def delete_space_conversations(conn: AsyncConnection, space_id: str) -> int:
+    """Delete a space's conversations and their messages, inside the transaction that deletes
+    the space (chat/spaces.py ``delete_space``); what hangs on a conversation by a cascading
+    key (read marks, tags, ratings, reviews) goes with it. The number of conversations."""
+    await conn.execute(messages.delete().where(messages.c.space_id == space_id))
+    deleted = await conn.execute(conversations.delete().where(conversations.c.space_id == space_id))
+    return int(deleted.rowcount)
 
 
 def _lost_connection(exc: StoreUnavailable) -> bool:

@@ -31,3 +31,4 @@ class CloseCode(IntEnum):
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013  # fell too far behind: reconnect and resume
     SIGNED_OUT = 4001  # the agent signed out or changed its password
+    ERASED = 4002  # the visitor's data was erased on request: its token is refused

@@ -147,6 +147,8 @@ async def space_status(request: Request) -> JSONResponse:
             "identity_mode": options.identity_mode,
             # a live campaign: the widget connects for it, even for a visitor who never wrote
             "campaigns": await ctx.relay.wants_every_visitor(options.space_id),
+            # whether agents' replies reach a visitor who left by email (SMTP configured)
+            "email_replies": ctx.settings.email_enabled,
         },
         headers={"cache-control": "no-store"},
     )

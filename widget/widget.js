@@ -42,6 +42,8 @@
       intro: "Hi! Ask us anything, we're here to help.",
       away: "No one is available right now. Leave your email and a message: we'll get back to you.",
       awayShort: "We're away: we'll reply by email.",
+      awayHere: "No one is available right now. Leave a message: we'll get back to you here.",
+      awayShortHere: "We're away: leave a message, we'll get back to you here.",
       prechat: "Before we start, tell us who you are.",
       name: "Name",
       email: "Email",
@@ -54,6 +56,7 @@
       unavailable: "Chat is not available on this site.",
       resolved: "This conversation is closed. Write again to start a new one.",
       thanks: "Thanks! We'll reply to {email}.",
+      thanksHere: "Thanks! We'll get back to you here.",
       required: "Please fill in this field.",
       badEmail: "Please enter a valid email address.",
       unread: "{n} unread",
@@ -81,6 +84,8 @@
       intro: "Bonjour ! Posez-nous vos questions, nous sommes là pour vous aider.",
       away: "Personne n'est disponible pour le moment. Laissez votre e-mail et un message : nous vous répondrons.",
       awayShort: "Nous sommes absents : réponse par e-mail.",
+      awayHere: "Personne n'est disponible pour le moment. Laissez un message : nous vous répondrons ici.",
+      awayShortHere: "Nous sommes absents : laissez un message, nous vous répondrons ici.",
       prechat: "Avant de commencer, dites-nous qui vous êtes.",
       name: "Nom",
       email: "E-mail",
@@ -93,6 +98,7 @@
       unavailable: "La discussion n'est pas disponible sur ce site.",
       resolved: "Cette conversation est terminée. Écrivez-nous pour en ouvrir une nouvelle.",
       thanks: "Merci ! Nous vous répondrons à {email}.",
+      thanksHere: "Merci ! Nous vous répondrons ici.",
       required: "Ce champ est obligatoire.",
       badEmail: "Saisissez une adresse e-mail valide.",
       unread: "{n} non lus",
@@ -427,7 +433,9 @@
   let isOpen = false;
   let unread = 0;
   let agentName = "";
-  let options = null; // {agents_online, prechat, identity_mode}
+  let options = null; // {agents_online, prechat, identity_mode, campaigns, email_replies}
+  // what the offline form promises: a reply by email only where the server can send one
+  const byEmail = (key) => (options && options.email_replies ? key : key + "Here");
   let unavailable = false;
   let destroyed = false;
   let maxBody = 4000;
@@ -867,6 +875,11 @@
     },
     frame: onFrame,
     closed(e) {
+      if (e.code === 4002) {
+        // this visitor's data was erased on request: forget it on this page too, start afresh
+        setTimeout(() => api.reset(), 0);
+        return;
+      }
       if (e.code === 1008 && /token/.test(e.reason)) {
         session = null; // expired or from another server: start over as a new visitor
         store.del("session");
@@ -927,7 +940,7 @@
         el("span", { class: "error" }),
       );
     form.replaceChildren(
-      el("p", { text: leave ? t("away") : t("prechat") }),
+      el("p", { text: leave ? t(byEmail("away")) : t("prechat") }),
       ...fields,
       el("button", { type: "submit", class: "primary", text: leave ? t("leave") : t("start") }),
     );
@@ -945,7 +958,7 @@
   const chooseView = () => {
     if (unavailable) return showUnavailable();
     const away = options && !options.agents_online;
-    if (!agentName) sub.textContent = away ? t("awayShort") : t("sub");
+    if (!agentName) sub.textContent = away ? t(byEmail("awayShort")) : t("sub");
     if (hasTranscript() || !options) return showChat();
     if (away && !profile.email) return showForm("leave");
     const needs = options.prechat === "name_email" ? !(profile.name && profile.email) : options.prechat === "name" && !profile.name;
@@ -976,7 +989,7 @@
     sendFrame(contact);
     if (data.body) {
       sendMessage(data.body);
-      systemLine(...tNodes("thanks", { email: bdi(data.email) }));
+      systemLine(...tNodes(byEmail("thanks"), { email: bdi(data.email) }));
     }
     connect(true);
     showChat();

@@ -18,8 +18,10 @@ from agents.campaigns.definition import Arm, Caps, Definition, Goal
 from agents.campaigns.feed import announce
 from agents.campaigns.results import campaign_results, results_csv, results_svg
 from agents.campaigns.store import Campaign, CampaignStore
+from agents.privacy import actor_of
 from agents.rest import Body, Call, Op, Param
 from agents.teams import space_id_of
+from chat.audit import record
 from chat.clock import as_utc
 from chat.errors import InvalidRequest, NotAllowed
 from chat.frames import wire
@@ -204,7 +206,9 @@ async def update_campaign(call: Call) -> dict[str, Any]:
 
 async def _transition(call: Call, action: Literal["launch", "pause", "kill"]) -> dict[str, Any]:
     campaign = await _campaign(call)
-    updated = await _store(call).transition(campaign, call.me.id, action)
+    updated = await _store(call).transition(
+        campaign, call.me.id, action, actor=actor_of(call.request, call.me)
+    )
     announce(call.ctx.hub, campaign.space_id)
     return _view(call, updated)
 
@@ -312,6 +316,18 @@ async def list_transcripts(call: Call) -> dict[str, Any]:
         if not blind:
             item["arm"] = arm_key
         out.append(item)
+    if out:  # transcripts read outside the inbox are on record
+        async with call.ctx.db.write() as conn:
+            await record(
+                conn,
+                actor_of(call.request, call.me),
+                "transcript.read",
+                space_id=campaign.space_id,
+                target_kind="campaign",
+                target_id=campaign.id,
+                target={"name": campaign.name, "phase": phase, "blind": blind,
+                        "conversations": [item["conversation_id"] for item in out]},
+            )  # fmt: skip
     return {
         "phase": phase,
         "blind": blind,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from agents.campaigns.definition import Definition
 from agents.models import campaign_phases, campaign_versions, campaigns
+from chat.audit import Actor, record
 from chat.clock import as_utc, iso, utcnow
 from chat.db import Database
 from chat.errors import Conflict, NotFound
@@ -258,8 +259,14 @@ class CampaignStore:
         return await self.get(campaign.id, {campaign.space_id})
 
     async def transition(
-        self, campaign: Campaign, agent_id: str, action: Literal["launch", "pause", "kill"]
+        self,
+        campaign: Campaign,
+        agent_id: str,
+        action: Literal["launch", "pause", "kill"],
+        *,
+        actor: Actor | None = None,
     ) -> Campaign:
+        """Launch, pause or kill, audited (with ``actor``) in the same transaction."""
         now = utcnow()
         current = campaign.status_at(now)
         if current == "ended":
@@ -303,6 +310,17 @@ class CampaignStore:
                 action,
                 {"status": [current, status]},
             )
+            if actor is not None:
+                await record(
+                    conn,
+                    actor,
+                    f"campaign.{action}",
+                    space_id=campaign.space_id,
+                    target_kind="campaign",
+                    target_id=campaign.id,
+                    target={"name": campaign.name, "phase": phase},
+                    diff={"status": [current, status]},
+                )
         return await self.get(campaign.id, {campaign.space_id})
 
 

@@ -16,12 +16,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agents.models import conversions, exposures, goal_events
-from chat.clock import as_utc, utcnow
+from agents.models import campaigns, conversions, exposures, goal_events
+from chat.clock import as_utc, iso, utcnow
 from chat.db import Database
+from chat.holds import HoldSet
+from chat.keeper import Counts, Keeper
+from chat.models import visitors
 
-__all__ = ["Exposed", "Tracking"]
+__all__ = ["Exposed", "Tracking", "TrackingKeeper", "delete_space_tracking"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +130,172 @@ class Tracking:
         async with self.db.write() as conn:
             result = await conn.execute(_insert_ignore(self.db, conversions), rows)
         return max(0, result.rowcount or 0)
+
+
+async def delete_space_tracking(conn: AsyncConnection, space_id: str) -> None:
+    """Delete a space's exposures, goal events and conversions, inside the transaction that
+    deletes the space (chat/spaces.py ``delete_space``), before its visitors."""
+    of_space = sa.select(visitors.c.id).where(visitors.c.space_id == space_id)
+    await conn.execute(conversions.delete().where(conversions.c.visitor_id.in_(of_space)))
+    await conn.execute(exposures.delete().where(exposures.c.space_id == space_id))
+    await conn.execute(goal_events.delete().where(goal_events.c.space_id == space_id))
+
+
+class TrackingKeeper(Keeper):
+    """Exposures, goal events and conversions are the ``events`` kind of retention. An
+    erasure deletes the visitor's goal events (what the site told of it) and moves its
+    exposures and conversions to the anonymous profile: experiment results stay whole."""
+
+    @staticmethod
+    def _expired(space_id: str, cutoff: datetime, holds: HoldSet) -> list[tuple[str, Any, Any]]:
+        in_space = sa.select(campaigns.c.id).where(campaigns.c.space_id == space_id)
+        return [
+            (
+                "goal_events",
+                goal_events,
+                sa.and_(
+                    goal_events.c.space_id == space_id,
+                    goal_events.c.at < cutoff,
+                    sa.not_(holds.keeps_event(goal_events.c.visitor_id, goal_events.c.at)),
+                ),
+            ),
+            (
+                "conversions",
+                conversions,
+                sa.and_(
+                    conversions.c.campaign_id.in_(in_space.scalar_subquery()),
+                    conversions.c.at < cutoff,
+                    sa.not_(holds.keeps_event(conversions.c.visitor_id, conversions.c.at)),
+                ),
+            ),
+            (
+                "exposures",
+                exposures,
+                sa.and_(
+                    exposures.c.space_id == space_id,
+                    exposures.c.at < cutoff,
+                    sa.not_(holds.keeps_event(exposures.c.visitor_id, exposures.c.at)),
+                ),
+            ),
+        ]
+
+    async def count_events(
+        self, conn: AsyncConnection, space_id: str, cutoff: datetime, holds: HoldSet
+    ) -> Counts:
+        counts = {}
+        for name, table, where in self._expired(space_id, cutoff, holds):
+            n = await conn.scalar(sa.select(sa.func.count()).select_from(table).where(where))
+            counts[name] = int(n or 0)
+        return counts
+
+    async def purge_events(
+        self, conn: AsyncConnection, space_id: str, cutoff: datetime, holds: HoldSet, limit: int
+    ) -> Counts:
+        counts = {}
+        for name, table, where in self._expired(space_id, cutoff, holds):
+            if name == "conversions":  # no single key: a batch by visitor and campaign
+                batch = (
+                    sa.select(table.c.campaign_id, table.c.phase, table.c.visitor_id, table.c.goal)
+                    .where(where)
+                    .limit(limit)
+                )
+                keys = (await conn.execute(batch)).all()
+                if not keys:
+                    counts[name] = 0
+                    continue
+                key = sa.tuple_(
+                    table.c.campaign_id, table.c.phase, table.c.visitor_id, table.c.goal
+                )
+                result = await conn.execute(table.delete().where(key.in_([tuple(k) for k in keys])))
+            else:
+                ids = sa.select(table.c.id).where(where).order_by(table.c.id).limit(limit)
+                result = await conn.execute(
+                    table.delete().where(table.c.id.in_(ids.scalar_subquery()))
+                )
+            counts[name] = int(result.rowcount or 0)
+        return counts
+
+    def visitor_columns(self) -> list[sa.Column[Any]]:
+        return [exposures.c.visitor_id, goal_events.c.visitor_id, conversions.c.visitor_id]
+
+    async def erase_visitor(
+        self,
+        conn: AsyncConnection,
+        space_id: str,
+        visitor_id: str,
+        anonymous_id: str,
+        conversation_ids: list[str],
+        holds: HoldSet,
+    ) -> Counts:
+        gone = await conn.execute(
+            goal_events.delete().where(
+                goal_events.c.visitor_id == visitor_id,
+                sa.not_(holds.keeps_event(goal_events.c.visitor_id, goal_events.c.at)),
+            )
+        )
+        moved_exposures = await conn.execute(
+            exposures.update()
+            .where(
+                exposures.c.visitor_id == visitor_id,
+                sa.not_(holds.keeps_event(exposures.c.visitor_id, exposures.c.at)),
+            )
+            .values(visitor_id=anonymous_id)
+        )
+        moved_conversions = await conn.execute(
+            conversions.update()
+            .where(
+                conversions.c.visitor_id == visitor_id,
+                sa.not_(holds.keeps_event(conversions.c.visitor_id, conversions.c.at)),
+            )
+            .values(visitor_id=anonymous_id)
+        )
+        return {
+            "goal_events": int(gone.rowcount or 0),
+            "exposures": int(moved_exposures.rowcount or 0),
+            "conversions": int(moved_conversions.rowcount or 0),
+        }
+
+    async def visitor_data(
+        self, conn: AsyncConnection, space_id: str, visitor_id: str, conversation_ids: list[str]
+    ) -> dict[str, Any]:
+        events = await conn.execute(
+            sa.select(goal_events)
+            .where(goal_events.c.visitor_id == visitor_id, goal_events.c.space_id == space_id)
+            .order_by(goal_events.c.id)
+        )
+        seen = await conn.execute(
+            sa.select(exposures, campaigns.c.name)
+            .select_from(exposures.join(campaigns, campaigns.c.id == exposures.c.campaign_id))
+            .where(exposures.c.visitor_id == visitor_id, exposures.c.space_id == space_id)
+            .order_by(exposures.c.id)
+        )
+        reached = await conn.execute(
+            sa.select(conversions)
+            .select_from(conversions.join(campaigns, campaigns.c.id == conversions.c.campaign_id))
+            .where(conversions.c.visitor_id == visitor_id, campaigns.c.space_id == space_id)
+        )
+        return {
+            "goal_events": [
+                {"name": e.name, "props": e.props, "at": iso(as_utc(e.at))} for e in events
+            ],
+            "exposures": [
+                {
+                    "campaign_id": x.campaign_id,
+                    "campaign": x.name,
+                    "phase": x.phase,
+                    "arm": x.arm,
+                    "at": iso(as_utc(x.at)),
+                }
+                for x in seen
+            ],
+            "conversions": [
+                {
+                    "campaign_id": c.campaign_id,
+                    "phase": c.phase,
+                    "goal": c.goal,
+                    "arm": c.arm,
+                    "at": iso(as_utc(c.at)),
+                }
+                for c in reached
+            ],
+        }

@@ -108,6 +108,19 @@ class RedisBroker:
         finally:
             await conn.close()
 
+    async def publish_now(self, channel: str, payload: str) -> None:
+        """Publish one message on a connection of its own and wait for Redis to take it:
+        for a process that publishes once and exits (the command line), not for a server,
+        which publishes through its pipelined queue (``publish``)."""
+        conn = await RespConnection.open(self._address, connect_timeout=2.0)
+        try:
+            conn.write(encode_command(b"PUBLISH", self._wire(channel), payload.encode()))
+            async with asyncio.timeout(2.0):
+                await conn.drain()
+                await conn.read_one()
+        finally:
+            await conn.close()
+
     # -- subscriptions ---------------------------------------------------------------------
 
     async def subscribe(self, channel: str) -> None:

@@ -86,6 +86,7 @@ async def test_status_endpoint_and_preflight(server: ServerProcess) -> None:
             "prechat": "name_email",
             "identity_mode": "enforce",
             "campaigns": False,
+            "email_replies": False,  # no SMTP server configured
         }
         assert status.headers["access-control-allow-origin"] == SHOP
         assert "secret" not in status.text

@@ -1,0 +1,73 @@
+"""What an owner of tables does for retention, erasure and access requests: a ``Keeper``
+over its own tables, handed to chat/retention.py and chat/erasure.py by the composition
+root (the core's own keepers are built in)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chat.holds import HoldSet
+
+__all__ = ["Counts", "Keeper"]
+
+Counts = dict[str, int]
+
+
+class Keeper:
+    """An owner's share of retention, erasure and access requests, over its own tables
+    only. Every method does nothing unless overridden."""
+
+    # -- retention ----------------------------------------------------------------------
+    async def count_events(
+        self, conn: AsyncConnection, space_id: str, cutoff: datetime, holds: HoldSet
+    ) -> Counts:
+        """How many of its rows of the ``events`` kind are past ``cutoff`` and not held."""
+        return {}
+
+    async def purge_events(
+        self, conn: AsyncConnection, space_id: str, cutoff: datetime, holds: HoldSet, limit: int
+    ) -> Counts:
+        """Delete at most ``limit`` of them per table; the counts deleted."""
+        return {}
+
+    async def count_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
+    ) -> Counts:
+        """How many of its rows belong to these conversations (a dry run of their purge)."""
+        return {}
+
+    async def delete_for_conversations(
+        self, conn: AsyncConnection, conversation_ids: list[str]
+    ) -> Counts:
+        """Delete its rows of conversations about to be deleted, in the same transaction."""
+        return {}
+
+    def visitor_columns(self) -> list[sa.Column[Any]]:
+        """Its columns that name a visitor: a profile stays while any row names it."""
+        return []
+
+    # -- erasure and access (chat/erasure.py) -------------------------------------------
+    async def erase_visitor(
+        self,
+        conn: AsyncConnection,
+        space_id: str,
+        visitor_id: str,
+        anonymous_id: str,
+        conversation_ids: list[str],
+        holds: HoldSet,
+    ) -> Counts:
+        """Delete what it holds of the visitor, and move what must stay for aggregates to
+        ``anonymous_id`` (the profile left with no identity). ``conversation_ids``: the
+        visitor's conversations not held, whose content goes; ``holds``: what else is
+        held (rows dated in a held range stay)."""
+        return {}
+
+    async def visitor_data(
+        self, conn: AsyncConnection, space_id: str, visitor_id: str, conversation_ids: list[str]
+    ) -> dict[str, Any]:
+        """What it holds of the visitor, for an access request: {section: [rows]}."""
+        return {}
