@@ -419,7 +419,7 @@ async def _space_id(db: Database, key: str | None) -> str | None:
 @click.option("--space", "space_key", metavar="KEY", help="One space's chain (default: all).")
 def audit_verify(space_key: str | None) -> None:
     """Exit 0 when every chain is whole; 1 naming the first changed, removed or moved entry."""
-    from chat.audit import verify
+    from chat.audit_verify import verify
 
     async def go(db: Database) -> Any:
         space_id = await _space_id(db, space_key)

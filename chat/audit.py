@@ -5,23 +5,21 @@ of work that makes the change: the change and its entry commit together or not a
 Entries are append-only (the database's triggers refuse UPDATE, and DELETE outside the
 retention job's gate) and hash-chained per space: an entry's ``hash`` is SHA-256 over the
 previous entry's hash and the canonical JSON of its own fields, and ``seq`` numbers the
-chain without gaps. ``verify`` walks every chain and names the first entry that was changed,
-removed or moved. The deployment's own actions (a retention run over every space) form the
-chain ``""``; their space is null.
+chain without gaps; chat/audit_verify.py walks every chain and names the first entry that
+was changed, removed or moved. The deployment's own actions (sign-ins, agents, a retention
+run over every space) form the chain ``""``; their space is null.
 
-When retention removes a chain's oldest entries, the run's own entry (in the same chain,
-after the cut) records where the chain now starts: ``verify`` accepts that start and no
-other.
+When retention removes a chain's oldest entries (``purge_expired``), the run's entry records
+where the chain now starts: the verifier accepts that start and no other.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -35,17 +33,14 @@ from chat.models import audit_entries, audit_gate, audit_heads
 
 __all__ = [
     "GENESIS",
+    "HASHED",
     "SYSTEM",
     "Actor",
     "AuditEntry",
-    "Broken",
-    "Verified",
     "chain_of",
     "entries",
     "entry_hash",
     "record",
-    "verify",
-    "verify_on",
 ]
 
 GENESIS = "0" * 64
@@ -90,7 +85,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_HASHED = (
+HASHED = (
     "chain",
     "seq",
     "at",
@@ -115,7 +110,7 @@ _HASHED = (
 def canonical(row: Mapping[str, Any]) -> str:
     """The entry's fields as one canonical JSON text (sorted keys, no spaces, UTC times to
     the microsecond)."""
-    fields = {name: row.get(name) for name in _HASHED}
+    fields = {name: row.get(name) for name in HASHED}
     if isinstance(fields["at"], datetime):
         fields["at"] = iso(fields["at"])
     return json.dumps(
@@ -342,142 +337,6 @@ async def stream(
         for row in rows:
             yield _entry(row)
         last = (rows[-1].chain, rows[-1].seq)
-
-
-# -- verifying --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Broken:
-    chain: str
-    seq: int
-    id: int | None
-    why: str
-
-
-@dataclass(slots=True)
-class Verified:
-    entries: int = 0
-    chains: dict[str, tuple[int, str]] = field(default_factory=dict)  # chain -> (seq, hash)
-    broken: Broken | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None
-
-
-def _row_of(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in (*_HASHED, "id", "hash")}
-
-
-def cut_of(entry_target: Any, chain: str) -> tuple[int, str] | None:
-    """Where a retention run's entry says the chain ``chain`` now starts."""
-    if not isinstance(entry_target, Mapping):
-        return None
-    cuts = entry_target.get("audit_cuts")
-    if not isinstance(cuts, Mapping) or chain not in cuts:
-        return None
-    cut = cuts[chain]
-    if isinstance(cut, list) and len(cut) == 2:
-        return int(cut[0]), str(cut[1])
-    return None
-
-
-async def verify(db: Database, space_id: str | None = None, *, every: bool = True) -> Verified:
-    """Walk the chains (one space's, or all of them) in order, recompute each hash, check
-    each link and each seq, and each chain's last entry against its head. The first
-    mismatch is the result's ``broken``."""
-    return await _verify(db.read, space_id, every=every)
-
-
-async def verify_on(
-    conn: AsyncConnection, space_id: str | None = None, *, every: bool = True
-) -> Verified:
-    """``verify``, reading through one connection (inside its transaction)."""
-
-    @contextlib.asynccontextmanager
-    async def read() -> AsyncIterator[AsyncConnection]:
-        yield conn
-
-    return await _verify(read, space_id, every=every)
-
-
-Reader = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
-
-
-async def _verify(read: Reader, space_id: str | None, *, every: bool) -> Verified:
-    result = Verified()
-    q = sa.select(audit_heads)
-    if not every:
-        q = q.where(audit_heads.c.chain == chain_of(space_id))
-    async with read() as conn:
-        heads = {r.chain: (r.seq, r.hash) for r in await conn.execute(q)}
-        # where retention runs (of any chain: a run over every space is the deployment's)
-        # say each chain now starts; a forged claim breaks the hash of the run's own entry
-        cuts: dict[str, set[tuple[int, str]]] = {}
-        runs = sa.select(audit_entries.c.target).where(audit_entries.c.action == "retention.run")
-        for (target,) in await conn.execute(runs):
-            if isinstance(target, Mapping) and isinstance(target.get("audit_cuts"), Mapping):
-                for chain in target["audit_cuts"]:
-                    cut = cut_of(target, chain)
-                    if cut is not None:
-                        cuts.setdefault(chain, set()).add(cut)
-    chains = sorted(heads) if every else [chain_of(space_id)]
-    for chain in chains:
-        broken = await _verify_chain(
-            read, chain, heads.get(chain, (0, GENESIS)), cuts.get(chain, set()), result
-        )
-        if broken is not None:
-            result.broken = broken
-            return result
-    return result
-
-
-async def _verify_chain(
-    read: Reader,
-    chain: str,
-    head: tuple[int, str],
-    cuts: set[tuple[int, str]],
-    result: Verified,
-) -> Broken | None:
-    prev_seq, prev_hash = 0, GENESIS
-    start: tuple[int, str] | None = None
-    last_seq = -1
-    page = 10_000
-    while True:
-        q = (
-            sa.select(*(audit_entries.c[name] for name in (*_HASHED, "id", "hash")))
-            .where(audit_entries.c.chain == chain, audit_entries.c.seq > last_seq)
-            .order_by(audit_entries.c.seq)
-            .limit(page)
-        )
-        async with read() as conn:
-            rows = (await conn.execute(q)).all()
-        for r in rows:
-            row = _row_of(r)
-            seq = int(row["seq"])
-            if start is None:
-                start = (seq, row["prev_hash"])
-                if seq != 1 and start not in cuts:
-                    return Broken(chain, seq, row["id"], "the chain starts where no run cut it")
-                prev_seq, prev_hash = seq - 1, row["prev_hash"]
-            if seq != prev_seq + 1:
-                return Broken(chain, prev_seq + 1, None, "the entry before this one is missing")
-            if row["prev_hash"] != prev_hash:
-                return Broken(chain, seq, row["id"], "it does not link to the entry before it")
-            if entry_hash(row) != row["hash"]:
-                return Broken(chain, seq, row["id"], "its content does not match its hash")
-            prev_seq, prev_hash = seq, row["hash"]
-            result.entries += 1
-        if len(rows) < page:
-            break
-        last_seq = int(rows[-1].seq)
-    if start is None and head[0] != 0 and (head[0] + 1, head[1]) not in cuts:
-        return Broken(chain, 1, None, "every entry of the chain was removed")
-    if start is not None and (prev_seq, prev_hash) != head:
-        return Broken(chain, prev_seq + 1, None, "the entries after this one were removed")
-    result.chains[chain] = (prev_seq, prev_hash)
-    return None
 
 
 # -- retention (chat/retention.py) ------------------------------------------------------------

@@ -237,6 +237,10 @@ class Retention:
         audit entry: in the space's chain for one space, in the deployment's for all.
         Raises LockTaken when another node holds the job (unless ``wait``)."""
         now = now or utcnow()
+        spaces_now = await self._spaces(space_key)
+        if not any(policy for _, _, policy in spaces_now):
+            # everything is kept forever: nothing to run, nothing to put on record
+            return [SpaceRun(space_id, key, policy) for space_id, key, policy in spaces_now]
         async with self._exclusive(wait=wait):
             runs = []
             for space_id, key, policy in await self._spaces(space_key):

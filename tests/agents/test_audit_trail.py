@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chat import audit
+from chat import audit, audit_verify
 from chat.db import Database
 from tests.agents.consoleclient import space_with_agents
 from tests.agents.test_campaigns_api import BODY
@@ -118,6 +118,6 @@ async def test_command_line_actions_are_on_record_as_the_system(inproc: App) -> 
     assert deleted.target["key"] == "audited"
     db = Database(url)
     try:
-        assert (await audit.verify(db)).ok
+        assert (await audit_verify.verify(db)).ok
     finally:
         await db.dispose()

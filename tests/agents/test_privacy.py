@@ -20,7 +20,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from agents.privacy import Privacy
-from chat import audit
+from chat import audit, audit_verify
 from chat.audit import Actor
 from chat.clock import utcnow
 from chat.db import Database, migrate
@@ -107,7 +107,7 @@ async def test_the_dry_run_counts_what_the_run_deletes_and_keeps_the_recent(
     assert snapshot["policy"] == {"messages": "30d", "events": "30d", "profiles": "30d"}
     assert set(snapshot["cutoffs"]) == {"messages", "events", "profiles"}
     assert runs[-1].diff == {"deleted": dict(sorted({**expected, "visitors": 3}.items()))}
-    assert (await audit.verify(db)).ok
+    assert (await audit_verify.verify(db)).ok
 
 
 async def test_held_data_survives_retention_and_a_release_only_reschedules_it(
@@ -298,16 +298,16 @@ async def test_the_audit_trail_is_append_only_and_its_chain_catches_tampering(
     sid = await space_id(db, key)
     for days in range(1, 7):
         await set_retention(db, key, {"messages": days}, actor=ADMIN)
-    verified = await audit.verify(db)
+    verified = await audit_verify.verify(db)
     assert verified.ok and verified.chains[sid][0] == 7  # the space's creation, then six
 
     for statement in ("UPDATE audit_entries SET reason = 'x'", "DELETE FROM audit_entries"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             async with db.write() as conn:
                 await conn.execute(sa.text(statement))
-    assert (await audit.verify(db)).ok
+    assert (await audit_verify.verify(db)).ok
 
-    async def broken_by(*statements: str) -> audit.Broken:
+    async def broken_by(*statements: str) -> audit_verify.Broken:
         """Change the table behind the triggers' back (as the database's owner could), verify,
         and roll it all back."""
         async with db.engine.connect() as conn:
@@ -315,7 +315,7 @@ async def test_the_audit_trail_is_append_only_and_its_chain_catches_tampering(
             await _triggers_off(conn, db)
             for statement in statements:
                 await conn.execute(sa.text(statement.format(chain=sid)))
-            result = await audit.verify_on(conn)
+            result = await audit_verify.verify_on(conn)
             await trans.rollback()
         assert result.broken is not None, statements
         return result.broken
@@ -335,7 +335,7 @@ async def test_the_audit_trail_is_append_only_and_its_chain_catches_tampering(
     assert swapped.seq == 2 and "link" in swapped.why
     last = await broken_by("DELETE FROM audit_entries " + where + " = 7")
     assert "removed" in last.why
-    assert (await audit.verify(db)).ok  # all of it was rolled back
+    assert (await audit_verify.verify(db)).ok  # all of it was rolled back
 
     # audit retention cuts the chain at its old end only, and the cut verifies; a chain
     # that starts anywhere else does not
@@ -343,7 +343,7 @@ async def test_the_audit_trail_is_append_only_and_its_chain_catches_tampering(
     p = Privacy.build(db, None, Settings(database_url=db.url))
     [run] = await p.retention.run(key, now=utcnow() + timedelta(days=31))
     assert run.counts["audit_entries"] == 8
-    assert (await audit.verify(db)).ok
+    assert (await audit_verify.verify(db)).ok
     async with db.read() as conn:
         first = await conn.scalar(
             sa.select(sa.func.min(audit_entries.c.seq)).where(audit_entries.c.chain == sid)

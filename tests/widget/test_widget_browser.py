@@ -567,3 +567,39 @@ async def test_full_screen_on_a_narrow_screen(
         await expect(launcher(page)).to_be_visible()
     finally:
         await phone.close()
+
+
+async def test_an_erased_visitor_is_forgotten_on_the_page(
+    context: BrowserContext, chat_server: ServerProcess, host_site: HostSite
+) -> None:
+    from tests.agents.consoleclient import console_agent
+
+    space, _ = await make_space(chat_server.database_url, [host_site.origin])
+    agent = await connect_agent(chat_server, space)
+    admin = await console_agent(chat_server, role="admin", spaces=[space], name="Admin")
+    page, errors = await open_page(context, host_site.page(space))
+    await launcher(page).click()
+    await send(page, "Please forget me")
+    said = await agent.expect("message")
+    before = await stored_session(page)
+    assert before is not None
+    visitor_id = (await admin.ok("GET", f"/api/conversations/{said['conversation_id']}"))[
+        "visitor"
+    ]["id"]
+    await admin.ok("POST", f"/api/visitors/{visitor_id}/erase", {"reason": "asked in chat"})
+
+    # closed with 4002: the page forgets the transcript and the visitor, and starts afresh
+    await expect(dialog(page).locator(".msg")).to_have_count(0)
+    await page.wait_for_function(NEW_SESSION, arg=before["token"])
+    await send(page, "A new start")
+    fresh = await agent.expect("message", body="A new start")
+    assert fresh["conversation_id"] != said["conversation_id"]
+    assert errors == []
+    await agent.close()
+    await admin.close()
+
+
+NEW_SESSION = """old => Object.keys(localStorage).filter(k => k.endsWith(':session')).some(k => {
+  const s = JSON.parse(localStorage.getItem(k) || 'null');
+  return !!(s && s.token && s.token !== old);
+})"""
