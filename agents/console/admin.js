@@ -125,9 +125,9 @@ function agentsPanel(ctx, panel, again) {
       "tr",
       {},
       h("th", { scope: "row" }, bidi(a.name), a.email ? h("div", { class: "muted small" }, bidi(a.email)) : null),
-      h("td", {}, role),
-      h("td", {}, max),
-      h("td", {}, spaces),
+      h("td", { "data-label": t("admin.role") }, role),
+      h("td", { "data-label": t("admin.maxChats") }, max),
+      h("td", { "data-label": t("admin.spaces") }, spaces),
       h("td", { class: "row-actions" }, save, reset),
     );
   });
@@ -239,8 +239,8 @@ function cannedPanel(ctx, panel, again) {
       "tr",
       {},
       h("th", { scope: "row" }, "/", bidi(c.shortcut)),
-      h("td", {}, bidi(c.space), " · ", bidi(teamName(c.team_id))),
-      h("td", {}, text),
+      h("td", { "data-label": t("admin.team") }, bidi(c.space), " · ", bidi(teamName(c.team_id))),
+      h("td", { "data-label": t("admin.text") }, text),
       h("td", { class: "row-actions" }, save, remove),
     );
   });

@@ -1,6 +1,7 @@
 // The console: sign-in, then the inbox, a conversation and its details, kept live by the
 // agent's WebSocket; for marketing and admin agents, the Campaigns section (#campaigns); and
-// for everyone the Reports (#reports/REPORT?...) and the Satisfaction report (#satisfaction).
+// for everyone the Reports (#reports/REPORT?...) and the Satisfaction report (#satisfaction);
+// for admins the Privacy page (#privacy[/TAB]).
 // Every user-supplied string is rendered as text, bidi-isolated (see dom.js).
 
 import { ApiError, get, post, del, setCsrf } from "./api.js";
@@ -16,6 +17,8 @@ import {
 import { announce, avatar, bidi, bidiText, clear, h } from "./dom.js";
 import { LANGUAGES, lang, setLang, t, timeLabel } from "./i18n.js";
 import { askPermission, canAskPermission, notify } from "./notify.js";
+import { closeButton, closeDrawer, menuButton, mountPanes, showPane } from "./panes.js";
+import { canUsePrivacy, hidePrivacy, mountPrivacy, showPrivacy } from "./privacy.js";
 import { hideReports, mountReports, showReports } from "./reports.js";
 import { hideSatisfaction, mountSatisfaction, showSatisfaction } from "./satisfaction.js";
 import { AgentSocket } from "./socket.js";
@@ -31,12 +34,13 @@ document.documentElement.lang = lang();
 
 // -- sign-in ---------------------------------------------------------------------------------
 
-function showSignIn(notice = "") {
+function showSignIn(notice = "", firstRun = false) {
   socket?.close();
   socket = null;
   hideCampaigns();
   hideReports();
   hideSatisfaction();
+  hidePrivacy();
   state.session = null;
   app.setAttribute("aria-busy", "false");
   const error = h("p", { class: "signin-error", role: "alert" }, notice);
@@ -55,13 +59,14 @@ function showSignIn(notice = "") {
     h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), t("app.name")),
     h("h1", { id: "signin-title" }, t("signin.title")),
     h("p", { class: "muted" }, t("signin.subtitle")),
+    firstRun ? h("p", { class: "muted", role: "note" }, t("signin.noAgent"), " ", h("code", {}, FIRST_ADMIN)) : null,
     h("label", { for: "email" }, t("signin.email")),
     email,
     h("label", { for: "password" }, t("signin.password")),
     password,
     error,
     submit,
-    languagePicker("signin-lang", () => showSignIn()),
+    languagePicker("signin-lang", () => showSignIn("", firstRun)),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -86,6 +91,18 @@ function showSignIn(notice = "") {
   });
   clear(app, h("main", { class: "signin" }, form));
   email.focus();
+}
+
+// a first run: the server has no agent yet, and says only that (GET /api/setup)
+const FIRST_ADMIN =
+  "echo '…' | causette agent create --email you@example.com --name 'Your Name' --role admin --password-stdin";
+
+async function noAgentYet() {
+  try {
+    return (await get("/api/setup")).has_agents === false;
+  } catch {
+    return false;
+  }
 }
 
 function languagePicker(id, after) {
@@ -219,26 +236,25 @@ export function toast(text) {
 }
 
 function buildShell() {
-  const sidebar = h("nav", { class: "sidebar", "aria-label": t("views.label") });
+  const sidebar = h("nav", { class: "sidebar", id: "sidebar", "aria-label": t("views.label") });
   const inbox = h("section", { class: "inbox", "aria-label": t("inbox.list") });
   const conversation = h("main", { class: "conversation", id: "conversation" });
-  const details = h("aside", { class: "details", "aria-label": t("details.visitor") });
+  const details = h("aside", { class: "details", id: "details", "aria-label": t("details.visitor") });
   const campaigns = h("main", { class: "campaigns", id: "campaigns", hidden: true });
   const reports = h("main", { class: "campaigns reports", id: "reports", hidden: true });
   const satisfaction = h("main", { class: "campaigns report", id: "satisfaction", hidden: true });
+  const privacy = h("main", { class: "campaigns privacy", id: "privacy", hidden: true });
   const banner = h("div", { class: "banner", role: "status", hidden: true });
-  clear(
-    app,
-    banner,
-    h("div", { class: "workspace" }, sidebar, inbox, conversation, details, campaigns, reports, satisfaction),
-    h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }),
-  );
+  const workspace = h("div", { class: "workspace" }, sidebar, inbox, conversation, details, campaigns, reports, satisfaction, privacy);
+  clear(app, banner, workspace, h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }));
+  mountPanes(workspace, sidebar);
   renderSidebar(sidebar);
   renderInboxColumn(inbox);
   mountConversation(conversation, details, { send, scheduleRefresh, handleError, toast });
   mountCampaigns(campaigns, { handleError, toast });
   mountReports(reports, { handleError, toast });
   mountSatisfaction(satisfaction, { handleError, toast });
+  mountPrivacy(privacy, { handleError, toast });
   on("connection", () => {
     banner.hidden = state.connection !== "reconnecting";
     banner.textContent = t("conn.reconnecting");
@@ -259,9 +275,10 @@ function route() {
   } catch {
     parts = [];
   }
-  const pages = { campaigns: canUseCampaigns(), reports: true, satisfaction: true };
+  const pages = { campaigns: canUseCampaigns(), reports: true, satisfaction: true, privacy: canUsePrivacy() };
   const next = Object.hasOwn(pages, parts[0]) && pages[parts[0]] ? parts[0] : "inbox";
   section = next;
+  closeDrawer({ focus: false }); // a page was chosen in it: the page takes the focus
   // a page (Campaigns, Reports, Satisfaction) takes the place of the inbox, the conversation
   // and its details
   workspace.classList.toggle("campaigns-mode", next !== "inbox");
@@ -269,6 +286,7 @@ function route() {
   document.getElementById("campaigns").hidden = next !== "campaigns";
   document.getElementById("reports").hidden = next !== "reports";
   document.getElementById("satisfaction").hidden = next !== "satisfaction";
+  document.getElementById("privacy").hidden = next !== "privacy";
   setConversationShown(next === "inbox");
   if (next === "campaigns") showCampaigns(parts.slice(1));
   else hideCampaigns();
@@ -276,6 +294,8 @@ function route() {
   else hideReports();
   if (next === "satisfaction") showSatisfaction();
   else hideSatisfaction();
+  if (next === "privacy") showPrivacy(parts.slice(1), query);
+  else hidePrivacy();
   changed("views");
 }
 
@@ -295,6 +315,7 @@ function renderSidebar(root) {
   const views = h("ul", { class: "views" });
   const marketing = h("ul", { class: "views" });
   const reports = h("ul", { class: "views" });
+  const compliance = h("ul", { class: "views" });
   const team = h("ul", { class: "teammates", "aria-label": t("team.title") });
   const mine = me();
   const status = h(
@@ -331,12 +352,18 @@ function renderSidebar(root) {
   );
   clear(
     root,
-    h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), t("app.name")),
+    h(
+      "div",
+      { class: "sidebar-top" },
+      h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), t("app.name")),
+      closeButton(),
+    ),
     h("h2", { class: "section-title" }, t("views.label")),
     views,
     canUseCampaigns() ? [h("h2", { class: "section-title" }, t("nav.marketing")), marketing] : null,
     h("h2", { class: "section-title" }, t("nav.insights")),
     reports,
+    canUsePrivacy() ? [h("h2", { class: "section-title" }, t("nav.compliance")), compliance] : null,
     h("h2", { class: "section-title" }, t("team.title")),
     team,
     footer,
@@ -360,6 +387,7 @@ function renderSidebar(root) {
       pageLink("reports", "#reports", "▥", t("nav.reports")),
       pageLink("satisfaction", "#satisfaction", "★", t("nav.satisfaction")),
     );
+    clear(compliance, pageLink("privacy", "#privacy", "▣", t("nav.privacy")));
     clear(
       views,
       state.session.views.map((view) =>
@@ -374,6 +402,8 @@ function renderSidebar(root) {
               "aria-current": inInbox && state.view === view ? "page" : null,
               onclick: () => {
                 state.view = view;
+                closeDrawer();
+                showPane("inbox");
                 showInbox();
                 changed("views");
                 refresh();
@@ -490,7 +520,7 @@ function renderInboxColumn(root) {
     h(
       "header",
       { class: "inbox-head" },
-      title,
+      h("div", { class: "inbox-top" }, menuButton(), title),
       h("div", { class: "search" }, h("label", { for: "search", class: "visually-hidden" }, t("search.label")), search),
       h("div", { class: "segmented", role: "group", "aria-label": t("filter.label") }, statusButtons),
     ),
@@ -529,7 +559,10 @@ function inboxItem(entry) {
         class: "item" + (entry.id === state.openId ? " active" : "") + (unread ? " unread" : ""),
         "aria-current": entry.id === state.openId ? "true" : null,
         dataset: { conversationId: entry.id },
-        onclick: () => openConversation(entry.id),
+        onclick: () => {
+          openConversation(entry.id);
+          showPane("conversation");
+        },
       },
       avatar(name, entry.visitor.id),
       h(
@@ -594,7 +627,10 @@ function receive(frame) {
       if (fromVisitor) {
         const name = visitorName(entry?.visitor || frame.author, t);
         const title = frame.seq === 1 ? t("notify.newConversation") : t("notify.newMessage", { name: bidiText(name) });
-        notify(title, frame.body, () => openConversation(frame.conversation_id));
+        notify(title, frame.body, () => {
+          openConversation(frame.conversation_id);
+          showPane("conversation");
+        });
         if (frame.seq === 1) announce(t("notify.newConversation"));
       }
       scheduleRefresh();
@@ -654,7 +690,7 @@ async function boot() {
     const session = await get("/api/session");
     await start(session);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) showSignIn();
+    if (err instanceof ApiError && err.status === 401) showSignIn("", await noAgentYet());
     else showSignIn(t("signin.error"));
   }
 }

@@ -7,6 +7,7 @@
 import { ApiError, get, post } from "./api.js";
 import { announce, bidi, bidiText, clear, h } from "./dom.js";
 import { dateTimeLabel, t, timeLabel, tNodes } from "./i18n.js";
+import { menuButton } from "./panes.js";
 import { me, state } from "./state.js";
 import { campaignEditor } from "./campaign-editor.js";
 import { mountResults } from "./campaign-results.js";
@@ -69,6 +70,7 @@ function pageHead(title, { back = null, actions = [], badges = [] } = {}) {
     h(
       "div",
       { class: "page-crumbs" },
+      menuButton(),
       h("a", { href: "#", class: "narrow-only back" }, "← ", t("campaigns.toInbox")),
       back ? h("a", { href: campaignsHash(), class: "back" }, "← ", t("campaigns.all")) : null,
     ),

@@ -8,11 +8,13 @@ import { get, post, del } from "./api.js";
 import { canUseCampaigns, campaignsHash } from "./campaigns.js";
 import { avatar, bidi, bidiText, clear, h, link, linkified } from "./dom.js";
 import { dateTimeLabel, t, timeLabel, tNodes } from "./i18n.js";
+import { backPane, conversationClosed, showDetails } from "./panes.js";
+import { visitorPrivacyCard } from "./privacy-visitor.js";
 import { agentName, changed, me, state, teamName, visitorName } from "./state.js";
 
 let ctx = null;
 let main = null;
-let aside = null;
+let aside = null; // the details' body, under their head (a back button where they are a pane)
 let parts = null; // the DOM of the open conversation
 let typingSentAt = 0;
 let typingTimer = null;
@@ -31,12 +33,28 @@ export function setConversationShown(value) {
   shown = value;
   if (!shown) clear(aside);
   else if (state.detail && parts) drawDetails();
+  else drawNoDetails();
 }
 
 export function mountConversation(mainEl, detailsEl, context) {
   ctx = context;
   main = mainEl;
-  aside = detailsEl;
+  aside = h("div", { class: "details-body" });
+  clear(
+    detailsEl,
+    h(
+      "div",
+      { class: "details-head" },
+      h(
+        "button",
+        { type: "button", class: "btn ghost small details-back", "aria-label": t("pane.toConversation"), onclick: backPane },
+        h("span", { "aria-hidden": "true" }, "← "),
+        t("pane.conversation"),
+      ),
+      h("h2", { class: "details-title", tabindex: "-1" }, t("details.title")),
+    ),
+    aside,
+  );
   renderEmpty();
   document.addEventListener("visibilitychange", markRead);
 }
@@ -53,7 +71,22 @@ function renderEmpty() {
       h("p", { class: "muted" }, t("conv.noneHint")),
     ),
   );
-  clear(aside);
+  drawNoDetails();
+  conversationClosed();
+}
+
+/** The details column with no conversation open says what it will show. */
+function drawNoDetails() {
+  clear(
+    aside,
+    h(
+      "div",
+      { class: "details-empty" },
+      h("div", { class: "empty-art small", "aria-hidden": "true" }),
+      h("h2", {}, t("details.title")),
+      h("p", { class: "muted" }, t("details.empty")),
+    ),
+  );
 }
 
 export async function openConversation(id, { quiet = false } = {}) {
@@ -84,6 +117,7 @@ export async function openConversation(id, { quiet = false } = {}) {
     reads: new Map(detail.reads.map((r) => [r.reader.id, r])),
     campaign: detail.campaign ?? null,
     csat: detail.csat ?? null,
+    email: detail.email ?? null,
   };
   if (detail.csat) rated(id, detail.csat.score);
   state.typing = null;
@@ -93,7 +127,7 @@ export async function openConversation(id, { quiet = false } = {}) {
   drawComposerState();
   drawDetails();
   markRead();
-  if (!quiet) parts.input.focus();
+  if (!quiet) (parts.input.disabled ? parts.header.querySelector("#conv-name") : parts.input).focus();
 }
 
 function build() {
@@ -131,15 +165,23 @@ function drawHeader() {
   } else {
     actions.push(act(t("conv.reopen"), "primary", () => post(path("reopen"))));
   }
+  // where the inbox is not beside it, a back button; where the details are not, a button to
+  // them (the stylesheet shows each where it is needed)
   clear(
     parts.header,
+    h(
+      "button",
+      { type: "button", class: "btn ghost conv-back", "aria-label": t("pane.toInbox"), onclick: backPane },
+      h("span", { "aria-hidden": "true" }, "←"),
+    ),
     avatar(name, state.detail.visitor.id),
     h(
       "div",
       { class: "conv-title" },
-      h("h2", { id: "conv-name" }, bidi(name)),
+      h("h2", { id: "conv-name", tabindex: "-1" }, bidi(name)),
       h("p", { class: "muted conv-owner" }, owner, state.session.spaces.length > 1 ? [" · ", bidi(conv.space)] : ""),
     ),
+    h("button", { type: "button", class: "btn ghost small show-details", "aria-controls": "details", onclick: showDetails }, t("pane.details")),
     h("div", { class: "conv-actions" }, actions),
   );
 }
@@ -496,6 +538,7 @@ function drawDetails() {
       avatar(name, visitor.id, "large"),
       h("h2", {}, bidi(name)),
       visitor.email ? h("p", { class: "muted" }, bidi(visitor.email)) : null,
+      emailLine(),
       h(
         "dl",
         {},
@@ -568,6 +611,13 @@ function drawDetails() {
       h("h3", {}, t("details.conversation")),
       h("dl", {}, row(t("details.space"), conv.space), row(t("details.started"), dateTimeLabel(conv.created_at))),
     ),
+    visitorPrivacyCard(visitor, name, {
+      handleError: ctx.handleError,
+      erased: () => {
+        openConversation(conv.id, { quiet: true }); // the anonymous profile, no messages
+        ctx.scheduleRefresh();
+      },
+    }),
   );
   drawRating();
 }
@@ -586,6 +636,17 @@ function campaignOrigin() {
       : h("span", { class: "origin-name" }, name),
     h("span", { class: "muted origin-arm" }, " — ", tNodes("details.campaignArm", { arm: bidi(campaign.arm), phase: campaign.phase })),
   );
+}
+
+/** Whether the replies reached the visitor who left by email: due, sent, or failed (why, in
+ * the mail server's words). */
+function emailLine() {
+  const email = state.detail.email;
+  if (!email) return null;
+  if (email.status === "failed")
+    return h("p", { class: "mail-status danger-text", role: "status" }, t("details.mailFailed"), email.error ? [" ", bidi(email.error)] : null);
+  if (email.status === "sent") return h("p", { class: "mail-status muted" }, t("details.mailSent", { time: dateTimeLabel(email.sent_at) }));
+  return h("p", { class: "mail-status muted" }, email.error ? t("details.mailRetrying") : t("details.mailDue", { time: dateTimeLabel(email.due_at) }));
 }
 
 const STARS = 5;

@@ -12,6 +12,7 @@
 import { ApiError, get } from "./api.js";
 import { announce, bidiText, clear, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { menuButton } from "./panes.js";
 import { me, state } from "./state.js";
 import { exportPanel } from "./report-export.js";
 import { BREAKDOWNS, REPORTS, REPORT_NAMES, addDays, dayLabel, duration, isDay, today } from "./report-figures.js";
@@ -188,7 +189,7 @@ function build() {
     h(
       "header",
       { class: "page-head" },
-      h("div", { class: "page-crumbs" }, h("a", { href: "#", class: "narrow-only back" }, "← ", t("campaigns.toInbox"))),
+      h("div", { class: "page-crumbs" }, menuButton(), h("a", { href: "#", class: "narrow-only back" }, "← ", t("campaigns.toInbox"))),
       h("div", { class: "page-title-row" }, heading, scope),
     ),
     h("div", { class: "page-body" }, tabs, h("div", { class: "controls" }, form, h("div", { class: "controls-foot" }, presets, zone)), error, scopeNote, body),

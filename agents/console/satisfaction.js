@@ -6,6 +6,7 @@
 import { ApiError, get } from "./api.js";
 import { bidi, bidiText, clear, h } from "./dom.js";
 import { lang, t } from "./i18n.js";
+import { menuButton } from "./panes.js";
 import { me, state } from "./state.js";
 import { percent } from "./campaign-results.js";
 import { reportTabs } from "./reports.js";
@@ -79,6 +80,7 @@ export function showSatisfaction() {
       h(
         "div",
         { class: "page-crumbs" },
+        menuButton(),
         h("a", { href: "#", class: "narrow-only back" }, "← ", t("campaigns.toInbox")),
         relation ? null : h("a", { href: "#campaigns", class: "back" }, "← ", t("nav.campaigns")),
       ),
