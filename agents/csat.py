@@ -8,6 +8,7 @@ campaign arm that opened it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -24,13 +25,14 @@ from chat.events import Event
 from chat.frames import CsatFrame
 from chat.holds import HoldSet
 from chat.hub import Hub
-from chat.keeper import Counts, Keeper
+from chat.keeper import Counts, Keeper, Ref
 from chat.logging import get_logger
 from chat.models import conversations, messages, spaces
 from chat.principals import VisitorPrincipal, space_channel, visitor_channel
 from chat.protocol import CampaignFrame, Csat
 from chat.relay import VisitorListener
 from chat.store import Conversation
+from chat.transcripts import Transcripts
 
 __all__ = ["ANSWERABLE", "CsatKeeper", "CsatListener", "rating_of", "report"]
 
@@ -268,6 +270,17 @@ class CsatKeeper(Keeper):
 
     def visitor_columns(self) -> list[sa.Column[Any]]:
         return [csat_ratings.c.visitor_id]
+
+    def visitor_refs(
+        self, space_id: str, cutoffs: Mapping[str, datetime], holds: HoldSet
+    ) -> list[Ref]:
+        messages = cutoffs.get("messages")
+        if messages is None:
+            return super().visitor_refs(space_id, cutoffs, holds)
+        gone = csat_ratings.c.conversation_id.in_(
+            Transcripts.expired(space_id, messages, holds).scalar_subquery()
+        )
+        return [(csat_ratings.c.visitor_id, gone)]
 
     async def erase_visitor(
         self,

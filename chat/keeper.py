@@ -4,6 +4,7 @@ root (the core's own keepers are built in)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -12,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chat.holds import HoldSet
 
-__all__ = ["Counts", "Keeper"]
+__all__ = ["Counts", "Keeper", "Ref"]
 
 Counts = dict[str, int]
+# a column naming a visitor, and (or None) what of its rows a retention run deletes
+Ref = tuple[sa.Column[Any], sa.ColumnElement[bool] | None]
 
 
 class Keeper:
@@ -49,6 +52,15 @@ class Keeper:
     def visitor_columns(self) -> list[sa.Column[Any]]:
         """Its columns that name a visitor: a profile stays while any row names it."""
         return []
+
+    def visitor_refs(
+        self, space_id: str, cutoffs: Mapping[str, datetime], holds: HoldSet
+    ) -> list[Ref]:
+        """Its columns that name a visitor, each with what of its rows the same retention
+        run deletes (``cutoffs``: the run's, by kind), or None when it deletes none: a
+        profile expires only when no row that stays names it, so a dry run counts the
+        profiles the run frees too."""
+        return [(column, None) for column in self.visitor_columns()]
 
     # -- erasure and access (chat/erasure.py) -------------------------------------------
     async def erase_visitor(

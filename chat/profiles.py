@@ -24,6 +24,7 @@ from chat.errors import IdentityRefused, InvalidFrame, StoreUnavailable
 from chat.frames import VisitorFrame
 from chat.holds import HoldSet
 from chat.identity import signature_matches
+from chat.keeper import Ref
 from chat.models import conversations, spaces, visitors
 from chat.principals import VisitorPrincipal
 from chat.protocol import MAX_ATTRIBUTES, Attributes, Contact, Context, Identify
@@ -299,12 +300,14 @@ class ProfileKeeper:
 
     @staticmethod
     def _expired(
-        space_id: str, cutoff: datetime, holds: HoldSet, columns: Sequence[sa.Column[Any]]
+        space_id: str, cutoff: datetime, holds: HoldSet, refs: Sequence[Ref]
     ) -> sa.Select[Any]:
+        """Profiles older than ``cutoff``, not held, named by no row that stays (``refs``:
+        every column that names a visitor, with the rows of it the same run deletes)."""
         v = visitors.c
         unused = [
-            ~sa.exists().where(conversations.c.visitor_id == v.id),
-            *(~sa.exists().where(col == v.id) for col in columns),
+            ~sa.exists().where(col == v.id, *([] if gone is None else [sa.not_(gone)]))
+            for col, gone in refs
         ]
         return sa.select(v.id).where(
             v.space_id == space_id,
@@ -319,9 +322,9 @@ class ProfileKeeper:
         space_id: str,
         cutoff: datetime,
         holds: HoldSet,
-        columns: Sequence[sa.Column[Any]],
+        refs: Sequence[Ref],
     ) -> dict[str, int]:
-        q = self._expired(space_id, cutoff, holds, columns)
+        q = self._expired(space_id, cutoff, holds, refs)
         n = await conn.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
         return {"visitors": int(n or 0)}
 
@@ -331,10 +334,10 @@ class ProfileKeeper:
         space_id: str,
         cutoff: datetime,
         holds: HoldSet,
-        columns: Sequence[sa.Column[Any]],
+        refs: Sequence[Ref],
         limit: int,
     ) -> dict[str, int]:
-        batch = self._expired(space_id, cutoff, holds, columns).limit(limit).scalar_subquery()
+        batch = self._expired(space_id, cutoff, holds, refs).limit(limit).scalar_subquery()
         result = await conn.execute(visitors.delete().where(visitors.c.id.in_(batch)))
         return {"visitors": int(result.rowcount or 0)}
 

@@ -43,9 +43,9 @@ from chat.clock import iso, utcnow
 from chat.db import Database, is_outage, private_file
 from chat.errors import UsageError
 from chat.holds import HoldSet, active_holds
-from chat.keeper import Counts, Keeper
+from chat.keeper import Counts, Keeper, Ref
 from chat.logging import get_logger
-from chat.models import audit_entries, spaces
+from chat.models import audit_entries, conversations, spaces
 from chat.profiles import ProfileKeeper
 from chat.receipts import ReceiptKeeper
 from chat.transcripts import Transcripts
@@ -190,16 +190,16 @@ class Retention:
                 run.held = [
                     {"hold": h.id, "scope": h.scope, "reason": h.reason} for h in holds.holds
                 ]
-                for kind, days in policy_now.items():
-                    cutoff = now - timedelta(days=days)
-                    run.cutoffs[kind] = cutoff
-                    _add(run.counts, await self._count(conn, kind, space_id, cutoff, holds))
+                run.cutoffs = {k: now - timedelta(days=d) for k, d in policy_now.items()}
+                for kind, cutoff in run.cutoffs.items():
+                    _add(run.counts, await self._count(conn, kind, run, cutoff, holds))
             plans.append(run)
         return plans
 
     async def _count(
-        self, conn: AsyncConnection, kind: str, space_id: str, cutoff: datetime, holds: HoldSet
+        self, conn: AsyncConnection, kind: str, run: SpaceRun, cutoff: datetime, holds: HoldSet
     ) -> Counts:
+        space_id = run.space_id
         counts: Counts = {}
         if kind == "messages":
             expired = self.transcripts.expired(space_id, cutoff, holds)
@@ -213,7 +213,7 @@ class Retention:
             _add(
                 counts,
                 await self.profiles.count_expired(
-                    conn, space_id, cutoff, holds, self._visitor_columns()
+                    conn, space_id, cutoff, holds, self._refs(run, holds)
                 ),
             )
         elif kind == "audit":
@@ -222,8 +222,17 @@ class Retention:
             )
         return counts
 
-    def _visitor_columns(self) -> list[sa.Column[Any]]:
-        return [c for k in self.keepers for c in k.visitor_columns()]
+    def _refs(self, run: SpaceRun, holds: HoldSet) -> list[Ref]:
+        """Every column that names a visitor, with what of its rows this run deletes."""
+        messages = run.cutoffs.get("messages")
+        own: Ref = (
+            conversations.c.visitor_id,
+            None if messages is None else Transcripts.doomed(messages, holds),
+        )
+        return [
+            own,
+            *(r for k in self.keepers for r in k.visitor_refs(run.space_id, run.cutoffs, holds)),
+        ]
 
     async def run(
         self,
@@ -250,13 +259,11 @@ class Retention:
                 run.held = [
                     {"hold": h.id, "scope": h.scope, "reason": h.reason} for h in holds.holds
                 ]
+                run.cutoffs = {k: now - timedelta(days=d) for k, d in policy.items()}
                 # dependents first: events, then transcripts, then the profiles they freed
                 for kind in ("events", "messages", "profiles", "audit"):
-                    if kind not in policy:
-                        continue
-                    cutoff = now - timedelta(days=policy[kind])
-                    run.cutoffs[kind] = cutoff
-                    await self._purge(run, kind, cutoff, holds)
+                    if kind in run.cutoffs:
+                        await self._purge(run, kind, run.cutoffs[kind], holds)
                 runs.append(run)
             await self._audit_run(runs, actor, space_key)
             await self._reclaim(runs)
@@ -277,11 +284,11 @@ class Retention:
                         break
                     await self._breathe()
         elif kind == "profiles":
-            columns = self._visitor_columns()
+            refs = self._refs(run, holds)
             while True:
                 async with self._batch() as conn:
                     done = await self.profiles.purge_expired(
-                        conn, run.space_id, cutoff, holds, columns, self.batch
+                        conn, run.space_id, cutoff, holds, refs, self.batch
                     )
                 _add(run.counts, done)
                 if sum(done.values()) == 0:

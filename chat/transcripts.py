@@ -26,8 +26,12 @@ class Transcripts:
     @staticmethod
     def expired(space_id: str, cutoff: datetime, holds: HoldSet) -> sa.Select[Any]:
         """The ids of the space's conversations unchanged since before ``cutoff``, not held."""
-        return sa.select(c.id).where(
-            c.space_id == space_id,
+        return sa.select(c.id).where(c.space_id == space_id, Transcripts.doomed(cutoff, holds))
+
+    @staticmethod
+    def doomed(cutoff: datetime, holds: HoldSet) -> sa.ColumnElement[bool]:
+        """True of a conversation the run with this cut-off deletes."""
+        return sa.and_(
             c.updated_at < cutoff,
             sa.not_(holds.keeps_conversation(c.id, c.visitor_id, c.created_at, c.updated_at)),
         )

@@ -9,7 +9,7 @@ count rows; they never replay events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from agents.models import campaigns, conversions, exposures, goal_events
 from chat.clock import as_utc, iso, utcnow
 from chat.db import Database
 from chat.holds import HoldSet
-from chat.keeper import Counts, Keeper
+from chat.keeper import Counts, Keeper, Ref
 from chat.models import visitors
 
 __all__ = ["Exposed", "Tracking", "TrackingKeeper", "delete_space_tracking"]
@@ -217,6 +217,14 @@ class TrackingKeeper(Keeper):
 
     def visitor_columns(self) -> list[sa.Column[Any]]:
         return [exposures.c.visitor_id, goal_events.c.visitor_id, conversions.c.visitor_id]
+
+    def visitor_refs(
+        self, space_id: str, cutoffs: Mapping[str, datetime], holds: HoldSet
+    ) -> list[Ref]:
+        events = cutoffs.get("events")
+        if events is None:
+            return super().visitor_refs(space_id, cutoffs, holds)
+        return [(t.c.visitor_id, gone) for _, t, gone in self._expired(space_id, events, holds)]
 
     async def erase_visitor(
         self,
