@@ -422,18 +422,25 @@ def audit_verify(space_key: str | None) -> None:
     from chat.audit_verify import verify
 
     async def go(db: Database) -> Any:
-        space_id = await _space_id(db, space_key)
-        return await verify(db, space_id, every=space_key is None), space_id
+        from chat.spaces import list_spaces
 
-    result, _ = _on_db(go)
+        space_id = await _space_id(db, space_key)
+        keys = {s.id: s.key for s in await list_spaces(db)}
+        return await verify(db, space_id, every=space_key is None), keys
+
+    result, keys = _on_db(go)
+
+    def name(chain: str) -> str:
+        return keys.get(chain, f"space {chain} (deleted)") if chain else "(deployment)"
+
     if result.broken is not None:
         b = result.broken
-        chain = b.chain or "(deployment)"
+        chain = name(b.chain)
         entry = f"entry id {b.id}" if b.id is not None else "an entry"
         click.echo(f"BROKEN: chain {chain}, seq {b.seq} ({entry}): {b.why}", err=True)
         sys.exit(1)
     for chain, (seq, head) in sorted(result.chains.items()):
-        click.echo(f"ok  {chain or '(deployment)'}  {seq} entries  head {head}")
+        click.echo(f"ok  {name(chain)}  {seq} entries  head {head}")
     click.echo(f"verified {result.entries} entries in {len(result.chains)} chain(s)")
 
 

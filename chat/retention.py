@@ -260,6 +260,11 @@ class Retention:
                     {"hold": h.id, "scope": h.scope, "reason": h.reason} for h in holds.holds
                 ]
                 run.cutoffs = {k: now - timedelta(days=d) for k, d in policy.items()}
+                async with self.db.read() as conn:  # every table it looks at, deleted or not
+                    for kind, cutoff in run.cutoffs.items():
+                        run.counts.update(
+                            dict.fromkeys(await self._count(conn, kind, run, cutoff, holds), 0)
+                        )
                 # dependents first: events, then transcripts, then the profiles they freed
                 for kind in ("events", "messages", "profiles", "audit"):
                     if kind in run.cutoffs:
