@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from click.testing import Result as ClickResult
+
 from tests.servers import SECRET
 
-__all__ = ["CAUSETTE", "Result", "causette"]
+__all__ = ["CAUSETTE", "Cli", "Result", "causette", "ok", "one_line_error"]
 
 CAUSETTE = str(Path(sys.executable).with_name("causette"))
 
@@ -57,3 +60,28 @@ async def causette(
             await proc.wait()
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+Cli = Callable[..., ClickResult]  # ``cli(url)``'s command: run(*args, stdin=, env=)
+
+
+def ok(result: ClickResult) -> str:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def one_line_error(result: ClickResult, *, code: int, expect: str) -> str:
+    """Exit ``code``, nothing on stdout, no traceback; one ``Error:`` line last on stderr,
+    after click's ``Usage:`` and ``Try ...`` lines for a usage error (exit 2)."""
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error: "), result.stderr
+    if code == 2:
+        assert len(lines) == 3 and lines[0].startswith("Usage: causette "), result.stderr
+    else:
+        assert len(lines) == 1, result.stderr
+    assert expect.lower() in lines[-1].lower(), lines[-1]
+    return lines[-1]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 
-from tests.servers import ServerProcess, create_pg_database, drop_pg_database
+from tests.clirun import Cli
+from tests.servers import SECRET, ServerProcess, create_pg_database, drop_pg_database
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -140,3 +142,29 @@ async def new_space(
     finally:
         await db.dispose()
     return key
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Cli]]:
+    """``cli(url)``: the command, in this process (click's CliRunner), on that database."""
+    from click.testing import CliRunner, Result
+
+    from causette.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("CAUSETTE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CAUSETTE_SECRET_KEY", SECRET)
+    umask = os.umask(0o022)  # the command sets 0077 for what it writes: put ours back after
+    os.umask(umask)
+    runner = CliRunner()
+
+    def on(url: str) -> Cli:
+        def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+            environ = {"CAUSETTE_DATABASE_URL": url, **(env or {})}
+            return runner.invoke(main, list(args), input=stdin, env=environ, prog_name="causette")
+
+        return run
+
+    yield on
+    os.umask(umask)

@@ -9,76 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from agents.accounts import authenticate
 from agents.models import goal_events, notes, team_members, teams
-from causette.cli import main
 from chat.clock import utcnow
 from chat.db import Database
 from chat.errors import BadCredentials, BadToken
 from chat.models import visitors
 from chat.store import Store
 from tests.agents.seeding import seed_conversation
+from tests.clirun import Cli, ok, one_line_error
 from tests.rows import fetch
-from tests.servers import SECRET
 
-Cli = Callable[..., Result]
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Cli]]:
-    """``cli(url)``: the command, in this process, on that database."""
-    for name in list(os.environ):
-        if name.startswith("CAUSETTE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CAUSETTE_SECRET_KEY", SECRET)
-    umask = os.umask(0o022)  # the command sets 0077 for what it writes: put ours back after
-    os.umask(umask)
-    runner = CliRunner()
-
-    def on(url: str) -> Cli:
-        def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
-            environ = {"CAUSETTE_DATABASE_URL": url, **(env or {})}
-            return runner.invoke(main, list(args), input=stdin, env=environ, prog_name="causette")
-
-        return run
-
-    yield on
-    os.umask(umask)
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
-
-
-def one_line_error(result: Result, *, code: int, expect: str) -> str:
-    """Exit ``code``, nothing on stdout, no traceback; one ``Error:`` line last on stderr,
-    after click's ``Usage:`` and ``Try ...`` lines for a usage error (exit 2)."""
-    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("Error: "), result.stderr
-    if code == 2:
-        assert len(lines) == 3 and lines[0].startswith("Usage: causette "), result.stderr
-    else:
-        assert len(lines) == 1, result.stderr
-    assert expect.lower() in lines[-1].lower(), lines[-1]
-    return lines[-1]
 
 
 def sign_in(url: str, email: str, password: str) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from chat.clock import utcnow
 from chat.db import Database, migrate
 from chat.models import conversations, messages, spaces, visitors
 from tests.agents.consoleclient import open_visitor, space_with_agents
-from tests.clirun import CAUSETTE, causette
+from tests.clirun import CAUSETTE, Cli, causette, one_line_error
 from tests.conftest import new_database
 from tests.servers import SECRET, ServerProcess
 
@@ -129,8 +130,10 @@ async def test_a_purge_killed_midway_is_finished_by_the_next_run(
         assert verify.code == 0, verify.output
 
 
-async def test_command_line_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+def test_command_line_errors_are_one_line_with_exit_2(
+    cli: Callable[[str], Cli], tmp_path: Path
+) -> None:
+    run = cli(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
     cases = [
         (("space", "update", "default", "--retain", "messages=lots"), "messages=lots"),
         (("space", "update", "default", "--retain", "chats=30d"), "chats=30d"),
@@ -143,40 +146,46 @@ async def test_command_line_errors_are_one_line_with_exit_2(tmp_path: Path) -> N
         (("audit", "export"), "--out"),
     ]  # fmt: skip
     for args, said in cases:
-        result = await causette(*args, database_url=url)
-        assert result.code == 2, (args, result.output)
-        assert said in result.stderr, (args, result.stderr)
-        assert "Traceback" not in result.output
-    missing = await causette(
-        "visitor", "erase", "--space", "nowhere", "--visitor", "x", database_url=url
+        one_line_error(run(*args), code=2, expect=said)
+    one_line_error(
+        run("visitor", "erase", "--space", "nowhere", "--visitor", "x"),
+        code=1,
+        expect="No such space: nowhere",
     )
-    assert missing.code == 1 and missing.stderr.strip() == "Error: No such space: nowhere"
-    bad_phone = await causette(
-        "visitor", "erase", "--space", "default", "--phone", "abc", database_url=url
+    one_line_error(
+        run("visitor", "erase", "--space", "default", "--phone", "abc"),
+        code=1,
+        expect="international form",
     )
-    assert bad_phone.code == 1 and "international form" in bad_phone.stderr
 
 
-async def test_audit_verify_exits_1_naming_the_changed_entry(tmp_path: Path) -> None:
+def test_audit_verify_exits_1_naming_the_changed_entry(
+    cli: Callable[[str], Cli], tmp_path: Path
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    run = cli(url)
     for days in ("30d", "40d", "50d"):
-        ok = await causette("space", "update", "default", "--retain", f"messages={days}",
-                            database_url=url)  # fmt: skip
-        assert ok.code == 0, ok.output
-    verified = await causette("audit", "verify", database_url=url)
-    assert verified.code == 0 and "verified 3 entries" in verified.stdout
-    db = Database(url)
-    try:
-        async with db.write() as conn:
-            await conn.execute(sa.text("DROP TRIGGER audit_entries_no_update"))
-            await conn.execute(sa.text("UPDATE audit_entries SET reason = 'nothing' WHERE seq = 2"))
-    finally:
-        await db.dispose()
-    broken = await causette("audit", "verify", "--space", "default", database_url=url)
-    assert broken.code == 1
-    assert "seq 2" in broken.stderr and "does not match its hash" in broken.stderr
+        assert run("space", "update", "default", "--retain", f"messages={days}").exit_code == 0
+    verified = run("audit", "verify")
+    assert verified.exit_code == 0 and "verified 3 entries" in verified.stdout
+    assert "ok  default  3 entries  head " in verified.stdout
+
+    async def tamper() -> None:
+        db = Database(url)
+        try:
+            async with db.write() as conn:
+                await conn.execute(sa.text("DROP TRIGGER audit_entries_no_update"))
+                await conn.execute(
+                    sa.text("UPDATE audit_entries SET reason = 'nothing' WHERE seq = 2")
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(tamper())
+    broken = run("audit", "verify", "--space", "default")
+    assert broken.exit_code == 1
+    assert "chain default, seq 2" in broken.stderr and "does not match its hash" in broken.stderr
     out = tmp_path / "audit.jsonl"
-    exported = await causette("audit", "export", "--out", str(out), database_url=url)
-    assert exported.code == 0
+    assert run("audit", "export", "--out", str(out)).exit_code == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["seq"] for x in lines] == [1, 2, 3] and lines[1]["reason"] == "nothing"
