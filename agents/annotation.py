@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agents.apikeys import agent_id_of
 from agents.models import conversation_tags, notes
 from chat.clock import as_utc, iso, utcnow
 from chat.db import Database
@@ -68,6 +69,7 @@ async def add_note(
     db: Database, agent: AgentPrincipal, conv: Conversation, body: str
 ) -> dict[str, Any]:
     now = utcnow()
+    author_id = agent_id_of(agent)  # a note made with an API key has no agent for author
     async with db.write() as conn:
         note_id = (
             await conn.execute(
@@ -75,14 +77,14 @@ async def add_note(
                 .values(
                     conversation_id=conv.id,
                     space_id=conv.space_id,
-                    author_id=agent.id,
+                    author_id=author_id,
                     body=body,
                     created_at=now,
                 )
                 .returning(notes.c.id)
             )
         ).scalar_one()
-    return _note(note_id, conv.id, agent.id, agent.name, body, now)
+    return _note(note_id, conv.id, author_id, agent.name if author_id else None, body, now)
 
 
 async def add_tag(db: Database, conv: Conversation, tag: str) -> None:

@@ -21,6 +21,7 @@ from agents.mail import Outbox
 from agents.models import campaigns
 from agents.rest import Body, Call, Op, Param
 from agents.routing import Router
+from agents.scopes import SESSION_ONLY
 from agents.teams import space_id_of
 from chat.clock import as_utc, iso
 from chat.errors import InvalidRequest, NotFound
@@ -228,6 +229,7 @@ OPS = [
         "Open conversations per view",
         "inbox",
         response="Counts",
+        scopes=("conversations:read",),
     ),
     Op(
         "GET",
@@ -254,6 +256,7 @@ OPS = [
             _Q("limit", "at most this many (1-200)", {"type": "integer", "default": 50}),
         ),
         errors=(400, 403, 404),
+        scopes=("conversations:read",),
     ),
     Op(
         "GET",
@@ -263,6 +266,7 @@ OPS = [
         "conversations",
         response="ConversationDetail",
         errors=(404,),
+        scopes=("conversations:read",),
     ),
     Op(
         "POST",
@@ -272,6 +276,7 @@ OPS = [
         "conversations",
         response="InboxEntry",
         errors=(403, 404, 409),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "POST",
@@ -282,6 +287,7 @@ OPS = [
         body=Transfer,
         response="InboxEntry",
         errors=(400, 403, 404, 409),
+        scopes=("messages:write",),
     ),
     Op(
         "POST",
@@ -291,6 +297,7 @@ OPS = [
         "conversations",
         response="InboxEntry",
         errors=(403, 404, 409),
+        scopes=("messages:write",),
     ),
     Op(
         "POST",
@@ -300,6 +307,7 @@ OPS = [
         "conversations",
         response="InboxEntry",
         errors=(404,),
+        scopes=("messages:write",),
     ),
     Op(
         "POST",
@@ -309,6 +317,7 @@ OPS = [
         "conversations",
         response="InboxEntry",
         errors=(404, 409),
+        scopes=("messages:write",),
     ),
     Op(
         "POST",
@@ -320,6 +329,7 @@ OPS = [
         response="Note",
         status=201,
         errors=(400, 404),
+        scopes=("messages:write",),
     ),
     Op(
         "POST",
@@ -330,6 +340,7 @@ OPS = [
         body=NewTag,
         response="Tags",
         errors=(400, 404),
+        scopes=("messages:write",),
     ),
     Op(
         "DELETE",
@@ -339,5 +350,6 @@ OPS = [
         "conversations",
         response="Tags",
         errors=(404,),
+        scopes=("messages:write",),
     ),
 ]

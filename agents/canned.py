@@ -13,6 +13,7 @@ from pydantic import StringConstraints
 from agents.inbox import Inbox
 from agents.models import canned_responses, teams
 from agents.rest import Body, Call, Op
+from agents.scopes import SESSION_ONLY
 from agents.teams import require_admin, space_id_of
 from chat.clock import iso, utcnow
 from chat.db import Database
@@ -159,6 +160,7 @@ OPS = [
         "Canned responses I may use",
         "canned",
         response="CannedList",
+        scopes=("conversations:read",),
     ),
     Op(
         "POST",
@@ -170,6 +172,7 @@ OPS = [
         response="Canned",
         status=201,
         errors=(403, 404, 409),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "PATCH",
@@ -180,6 +183,7 @@ OPS = [
         body=CannedChange,
         response="Canned",
         errors=(403, 404, 409),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "DELETE",
@@ -189,5 +193,6 @@ OPS = [
         "canned",
         status=204,
         errors=(403, 404),
+        scopes=SESSION_ONLY,
     ),
 ]

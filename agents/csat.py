@@ -3,7 +3,8 @@ the visitor is asked one question, 1 to 5, with an optional comment, once, for 7
 space can turn it off). The one writer of ``csat_ratings``.
 
 A rating is attributed to the last agent who replied and, through its conversation, to the
-campaign arm that opened it.
+campaign arm that opened it. A ``csat.submitted`` event for the space's webhooks is written
+with it (chat/outbox.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from chat.hub import Hub
 from chat.keeper import Counts, Keeper, Ref
 from chat.logging import get_logger
 from chat.models import conversations, messages, spaces
+from chat.outbox import Outbox
 from chat.principals import VisitorPrincipal, space_channel, visitor_channel
 from chat.protocol import CampaignFrame, Csat
 from chat.relay import VisitorListener
@@ -63,10 +65,17 @@ async def rating_of(db: Database, conversation_id: str) -> dict[str, Any] | None
 
 
 class CsatListener(VisitorListener):
-    def __init__(self, db: Database, hub: Hub, goals: RatingGoals | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hub: Hub,
+        goals: RatingGoals | None = None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.db = db
         self.hub = hub
         self.goals = goals
+        self.outbox = outbox or Outbox()
 
     async def _askable(self, conversation_id: str) -> tuple[Any, str | None] | None:
         """(the conversation row, the last agent who replied) when its visitor may rate it."""
@@ -160,6 +169,22 @@ class CsatListener(VisitorListener):
                         comment=comment,
                         at=now,
                     )
+                )
+                await self.outbox.emit(
+                    db,
+                    row.space_id,
+                    "csat.submitted",
+                    {
+                        "conversation_id": row.id,
+                        "visitor_id": visitor.id,
+                        "agent_id": agent_id,
+                        "score": frame.score,
+                        "comment": comment,
+                        "at": iso(now),
+                    },
+                    conversation_id=row.id,
+                    visitor_id=visitor.id,
+                    at=now,
                 )
         except IntegrityError:
             raise NotAllowed("This conversation is rated already.") from None

@@ -23,6 +23,7 @@ from agents.models import team_members, teams
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.privacy import actor_of
 from agents.rest import Body, Call, Op
+from agents.scopes import ANY_KEY, SESSION_ONLY
 from agents.session import close_agent_sockets
 from agents.teams import leave_teams, require_admin, space_id_of
 from chat.errors import Conflict, InvalidRequest, NotAllowed, NotFound, UsageError
@@ -271,8 +272,24 @@ async def reset_password(call: Call) -> None:
 
 
 OPS = [
-    Op("GET", "/api/spaces", list_spaces, "My spaces", "agents", response="SpaceList"),
-    Op("GET", "/api/agents", list_agents, "Agents of my spaces", "agents", response="AgentList"),
+    Op(
+        "GET",
+        "/api/spaces",
+        list_spaces,
+        "My spaces",
+        "agents",
+        response="SpaceList",
+        scopes=ANY_KEY,
+    ),
+    Op(
+        "GET",
+        "/api/agents",
+        list_agents,
+        "Agents of my spaces",
+        "agents",
+        response="AgentList",
+        scopes=SESSION_ONLY,
+    ),
     Op(
         "POST",
         "/api/agents",
@@ -283,6 +300,7 @@ OPS = [
         response="Agent",
         status=201,
         errors=(400, 403, 404, 409, 429),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "PATCH",
@@ -293,6 +311,7 @@ OPS = [
         body=AgentChange,
         response="Agent",
         errors=(400, 403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "POST",
@@ -303,5 +322,6 @@ OPS = [
         body=PasswordReset,
         status=204,
         errors=(400, 403, 404),
+        scopes=SESSION_ONLY,
     ),
 ]

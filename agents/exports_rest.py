@@ -107,5 +107,6 @@ OPS = [
             Param("raw", "true: no redaction (admins only; logged)"),
         ),
         errors=(400, 403, 404),
+        scopes=("exports:read",),
     )
 ]

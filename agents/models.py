@@ -1,5 +1,5 @@
 """The console's tables: teams, notes, tags, canned responses, campaigns and their
-exposures, goals and conversions, CSAT ratings and transcript reviews.
+exposures, goals and conversions, CSAT ratings, transcript reviews and API keys.
 
 They share chat.models' metadata and naming convention; migrations/versions/0003_console.py
 and 0005_campaigns.py create them. Every row belongs to one space, directly or through its
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from chat.models import BigId, Id, Timestamp, metadata
 
 __all__ = [
+    "api_keys",
     "campaign_phases",
     "campaign_versions",
     "campaigns",
@@ -28,6 +29,8 @@ __all__ = [
     "team_members",
     "teams",
     "transcript_reviews",
+    "webhook_deliveries",
+    "webhook_endpoints",
 ]
 
 teams = sa.Table(
@@ -268,4 +271,90 @@ email_outbox = sa.Table(
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     ),
+)
+
+# API keys for server-to-server use (agents/apikeys.py, migration 0010_api_keys): owned by a
+# space, never by a person; only a keyed hash of the secret is kept, and its last use at most
+# once a minute
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False),  # HMAC-SHA256 of the key, hex
+    sa.Column("scopes", sa.JSON, nullable=False),  # a list of agents/scopes.py's names
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", sa.String(200)),  # a snapshot of the creator's name
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("last_used_at", Timestamp),
+    sa.Column("last_used_ip", sa.String(64)),
+    sa.Column("revoked_at", Timestamp),
+    sa.Column("revoked_by", sa.String(200)),
+    sa.UniqueConstraint("key_hash"),
+    sa.Index("ix_api_keys_space_id", "space_id"),
+)
+
+
+# webhooks (agents/webhooks/, migration 0011_webhooks): where a space's events go, signed with
+# the endpoint's secret (and for a day after a rotation with its previous one too), and each
+# event's delivery to each endpoint: its state, its tries and the last answer (kept 30 days)
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),  # a list of event types
+    sa.Column("minimal", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("disabled_reason", sa.String(200)),  # "410 Gone" when the receiver said so
+    sa.Column("secret", sa.String(100), nullable=False),  # whsec_...: needed to sign
+    sa.Column("previous_secret", sa.String(100)),
+    sa.Column("previous_until", Timestamp),  # the previous secret signs too until then
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_webhook_endpoints_space_id", "space_id"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "endpoint_id", Id, sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column(
+        "outbox_id", BigId, sa.ForeignKey("events_outbox.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("conversation_id", Id),  # the event's: one at a time per endpoint, in order
+    sa.Column("origin", sa.String(16), nullable=False, server_default="event"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", Timestamp, nullable=False),
+    sa.Column("claimed_until", Timestamp),  # a node is sending it; past this, that node died
+    sa.Column("claimed_by", sa.String(32)),
+    sa.Column("response_status", sa.Integer),  # the last try's answer
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("response", sa.Text),  # its first 4 KB
+    sa.Column("error", sa.String(200)),  # why the last try failed, when no answer says it
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("delivered_at", Timestamp),
+    sa.CheckConstraint(
+        "status IN ('pending', 'sending', 'waiting', 'delivered', 'failed')", name="status"
+    ),
+    sa.CheckConstraint("origin IN ('event', 'redelivery', 'test')", name="origin"),
+    sa.Index("ix_webhook_deliveries_status_next_at", "status", "next_at"),
+    sa.Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+    sa.Index(
+        "ix_webhook_deliveries_endpoint_id_conversation_id_id",
+        "endpoint_id",
+        "conversation_id",
+        "id",
+    ),
+    sa.Index("ix_webhook_deliveries_outbox_id", "outbox_id"),
+    sa.Index("ix_webhook_deliveries_created_at", "created_at"),
+    sqlite_autoincrement=True,
 )

@@ -1,5 +1,7 @@
 """``GET /api/openapi.json``: the console's REST API as OpenAPI 3.1, made from the same table
-of operations that makes the routes (agents/rest.py), with the shapes of what they return."""
+of operations that makes the routes (agents/rest.py), with the shapes of what they return,
+and for each operation how it is called: the cookie session, and an API key with which
+scopes (``security``, and ``x-scopes``: any one of them)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from agents.rest import Op
+from agents.scopes import SCOPES, describe
+from agents.webhooks.events import webhooks_section
+from agents.webhooks.rest import SCHEMAS as WEBHOOK_SCHEMAS
 from chat.types import ROLES
 
 __all__ = ["document", "openapi_endpoint"]
@@ -18,8 +23,8 @@ _PATH_PARAM = re.compile(r"{([a-z_]+)}")
 
 _STATUS_TEXT = {
     400: "Invalid request",
-    401: "Not signed in, or wrong email or password",
-    403: "Not allowed (role, team or CSRF)",
+    401: "Not signed in, wrong email or password, or an unknown, expired or revoked API key",
+    403: "Not allowed (role, team, CSRF, or an API key without the scope: missing_scope)",
     404: "Not found (or not in your spaces: the same answer)",
     409: "Conflict with the current state",
     415: "Not JSON",
@@ -297,8 +302,30 @@ CAMPAIGN_SCHEMAS: dict[str, Any] = {
     | {"examples": [RESULTS_EXAMPLE]},
 }
 
+_API_KEY = {
+    "id": _str,
+    "name": _str,
+    "space": _str,
+    "scopes": {"type": "array", "items": {"type": "string", "enum": list(SCOPES)}},
+    "created_at": _time,
+    "created_by": _nstr,
+    "expires_at": _time,
+    "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+    "last_used_ip": _nstr,
+    "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+    "status": {"type": "string", "enum": ["active", "expired", "revoked"]},
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": _obj({"code": _str, "message": _str})}),
+    "ApiKey": _obj(_API_KEY),
+    "ApiKeyList": _list("keys", "ApiKey"),
+    "NewApiKey": _obj(
+        {
+            **_API_KEY,
+            "key": {**_str, "description": "the key (cst_...), in this answer only: keep it"},
+        }
+    ),
     "Session": _obj(
         {
             "agent": _obj({"id": _str, "name": _str, "email": _str, "role": _str}),
@@ -459,6 +486,7 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     **CAMPAIGN_SCHEMAS,
+    **WEBHOOK_SCHEMAS,
 }
 
 
@@ -487,8 +515,9 @@ def _operation(op: Op) -> dict[str, Any]:
             {
                 "name": "X-CSRF-Token",
                 "in": "header",
-                "required": True,
-                "description": "csrf_token of GET /api/session",
+                "required": not op.scopes,
+                "description": "csrf_token of GET /api/session, with the session cookie "
+                "(never with an API key)",
                 "schema": {"type": "string"},
             }
         )
@@ -503,9 +532,7 @@ def _operation(op: Op) -> dict[str, Any]:
     if op.response is not None and op.status != 204:
         ok["content"] = {"application/json": {"schema": _ref(op.response)}}
     responses: dict[str, Any] = {str(op.status): ok}
-    codes = set(op.errors) | ({401} if op.signed_in else set())
-    if op.changes_state and op.signed_in:
-        codes.add(403)
+    codes = set(op.errors) | ({401, 403} if op.signed_in else set())
     if op.body is not None:
         codes |= {400, 415}
     for code in sorted(codes):
@@ -514,8 +541,11 @@ def _operation(op: Op) -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref("Error")}},
         }
     out["responses"] = responses
-    if not op.signed_in:
-        out["security"] = []
+    scopes = list(op.scopes or ()) if op.signed_in else []
+    out["security"] = (
+        [{"cookieSession": []}, *({"bearerAuth": [s]} for s in scopes)] if op.signed_in else []
+    )
+    out["x-scopes"] = scopes  # any one lets an API key in; none: the cookie session only
     return out
 
 
@@ -531,17 +561,35 @@ def document(ops: list[Op], version: str) -> dict[str, Any]:
             "description": (
                 "What the agent console uses. Sign in with POST /api/session: the session is "
                 "an HttpOnly cookie; calls that change state also send X-CSRF-Token. Messages "
-                "go over the /ws/agent WebSocket with the session's ws_token."
+                "go over the /ws/agent WebSocket with the session's ws_token. A server calls "
+                "it with an API key of a space instead (Authorization: Bearer cst_..., no "
+                "cookie, no CSRF token), on the operations one of the key's scopes allows "
+                "(x-scopes): see docs/integrations.md."
             ),
+            "x-scopes": {s: describe(s) for s in SCOPES},
         },
         "paths": paths,
+        "webhooks": webhooks_section(),  # what a space's webhooks receive (docs/integrations.md)
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": "causette_session"}
+                "cookieSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "causette_session",
+                    "description": "the console's sign-in (POST /api/session); "
+                    "__Host-causette_session over https",
+                },
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "cst_ followed by 43 characters",
+                    "description": "an API key of a space (POST /api/keys, causette key "
+                    "create); the scopes each operation accepts are in its security",
+                },
             },
         },
-        "security": [{"session": []}],
+        "security": [{"cookieSession": []}],
     }
 
 

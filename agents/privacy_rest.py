@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from agents.privacy import Privacy, actor_of
 from agents.rest import Body, Call, Op, Param
+from agents.scopes import SESSION_ONLY
 from agents.teams import space_id_of
 from chat import audit
 from chat.clock import parse_iso
@@ -244,8 +245,9 @@ async def _chains(call: Call) -> list[str | None]:
     chains: list[str | None] = list(call.me.spaces)
     async with call.ctx.db.read() as conn:
         every = set((await conn.execute(sa.select(spaces.c.id))).scalars())
-    if set(call.me.spaces) >= every:
-        chains.append(None)  # the deployment's own entries: for an admin of every space
+    if set(call.me.spaces) >= every and call.me.kind == "agent":
+        # the deployment's own entries: for an admin of every space, never an API key
+        chains.append(None)
     return chains
 
 
@@ -325,6 +327,7 @@ OPS = [
         "privacy",
         body=EraseVisitor,
         errors=(403, 404),
+        scopes=("visitors:erase",),
     ),
     Op(
         "POST",
@@ -334,6 +337,7 @@ OPS = [
         "privacy",
         body=Erasure,
         errors=(403, 404),
+        scopes=("visitors:erase",),
     ),
     Op(
         "GET",
@@ -343,6 +347,7 @@ OPS = [
         "privacy",
         query=(Param("format", "json (default) or zip"),),
         errors=(400, 403, 404),
+        scopes=("exports:read",),
     ),
     Op(
         "GET",
@@ -352,6 +357,7 @@ OPS = [
         "privacy",
         query=(Param("space", "A space's key (default: all of the admin's)"),),
         errors=(403, 404),
+        scopes=("audit:read",),
     ),
     Op(
         "POST",
@@ -362,6 +368,7 @@ OPS = [
         body=NewHold,
         status=201,
         errors=(403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "DELETE",
@@ -371,6 +378,7 @@ OPS = [
         "privacy",
         query=(Param("reason", "Why it is released (kept in the audit trail)"),),
         errors=(403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "GET",
@@ -380,6 +388,7 @@ OPS = [
         "privacy",
         query=tuple(Param(k, f"Preview {k} kept this many days (or forever)") for k in KINDS),
         errors=(400, 403, 404),
+        scopes=("audit:read",),
     ),
     Op(
         "PUT",
@@ -389,6 +398,7 @@ OPS = [
         "privacy",
         body=RetentionPolicy,
         errors=(403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "GET",
@@ -398,5 +408,6 @@ OPS = [
         "privacy",
         query=_AUDIT_QUERY,
         errors=(400, 403, 404),
+        scopes=("audit:read",),
     ),
 ]

@@ -2,9 +2,10 @@
 and the OpenAPI document are made, so that the two cannot drift apart.
 
 Every operation but sign-in needs the session cookie; every one that changes state needs the
-CSRF header too (agents/session.py). Errors are ``{"error": {"code", "message"}}``; a
-conversation, agent or team outside the caller's spaces is "not found", like one that does
-not exist.
+CSRF header too (agents/session.py). Or an API key (``Authorization: Bearer KEY``, no cookie,
+no CSRF: agents/apikeys.py), where the operation's ``scopes`` let one in (agents/scopes.py).
+Errors are ``{"error": {"code", "message"}}``; a conversation, agent or team outside the
+caller's spaces is "not found", like one that does not exist.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from agents.apikeys import bearer_of, check_scopes
 from agents.context import ConsoleContext
+from agents.scopes import Scope
 from agents.session import SessionClaims, current_agent
 from chat.context import AppContext
-from chat.errors import CausetteError, InvalidRequest
-from chat.http import read_json
+from chat.errors import BadApiKey, CausetteError, InvalidRequest
+from chat.http import client_address, read_json
 from chat.logging import get_logger
 from chat.principals import AgentPrincipal
 from chat.responses import response_for
@@ -93,6 +96,9 @@ class Op:
     signed_in: bool = True
     query: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
+    # the scopes of which any one lets an API key call it (agents/scopes.py): SESSION_ONLY
+    # (none) keeps it to the cookie session; None is no decision yet, refused to keys
+    scopes: tuple[Scope, ...] | None = None
 
     @property
     def changes_state(self) -> bool:
@@ -118,15 +124,23 @@ def _endpoint(op: Op) -> Any:
         ctx: AppContext = request.state.ctx
         console: ConsoleContext = request.state.console
         try:
-            agent = claims = None
-            if op.signed_in:
+            agent: AgentPrincipal | None = None
+            claims: SessionClaims | None = None
+            key = bearer_of(request) if op.signed_in else None
+            if key is not None:  # a server, not a browser: no cookie, so no CSRF to fear
+                agent = await console.keys.principal(key, client_address(request))
+                check_scopes(agent, op.scopes)
+            elif op.signed_in:
                 agent, claims = await current_agent(
                     request, ctx, console.sessions, csrf=op.changes_state
                 )
             body = await _read_body(request, op.body) if op.body is not None else None
             result = await op.handler(Call(request, ctx, console, agent, claims, body))
         except CausetteError as exc:
-            return response_for(exc)
+            answer = response_for(exc)
+            if isinstance(exc, BadApiKey):
+                answer.headers["www-authenticate"] = 'Bearer error="invalid_token"'
+            return answer
         if isinstance(result, Response):
             return result
         if result is None:

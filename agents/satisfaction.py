@@ -83,5 +83,6 @@ OPS = [
             Param("to", "Last day, YYYY-MM-DD in the space's time zone (default: today)"),
         ),
         errors=(400, 404),
+        scopes=("metrics:read",),
     )
 ]

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from agents import (
     api,
+    apikeys_rest,
     canned,
     directory,
     exports_rest,
@@ -22,6 +23,7 @@ from agents.openapi import openapi_endpoint
 from agents.reports import rest as reports
 from agents.rest import Op, routes_of
 from agents.web import web_routes
+from agents.webhooks import rest as webhooks
 
 __all__ = ["OPS", "console_routes"]
 
@@ -36,6 +38,8 @@ OPS: list[Op] = [
     *reports.OPS,
     *exports_rest.OPS,
     *privacy_rest.OPS,
+    *apikeys_rest.OPS,
+    *webhooks.OPS,
 ]
 
 

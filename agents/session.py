@@ -24,6 +24,7 @@ from chat.context import AppContext
 from chat.errors import BadToken, NotAllowed, NotSignedIn
 from chat.events import CloseSockets, Event
 from chat.hub import Hub
+from chat.logging import bind_ids
 from chat.principals import AgentPrincipal, agent_channel
 from chat.types import CloseCode
 
@@ -114,6 +115,7 @@ async def current_agent(
         principal = await ctx.store.agent_principal(claims.agent_id, claims.token_version)
     except BadToken:
         raise NotSignedIn() from None
+    bind_ids(agent_id=principal.id)  # the request's log line says who
     return principal, claims
 
 

@@ -14,6 +14,7 @@ from agents.inbox import Inbox, views_for
 from agents.passwords import MIN_PASSWORD_CHARS, check_new_password, hash_password
 from agents.privacy import actor_of
 from agents.rest import Body, Call, Op
+from agents.scopes import SESSION_ONLY
 from agents.session import (
     SessionClaims,
     Sessions,
@@ -156,8 +157,24 @@ OPS = [
         signed_in=False,
         errors=(401, 403, 423, 429),
     ),
-    Op("GET", "/api/session", get_session, "Who I am", "session", response="Session"),
-    Op("DELETE", "/api/session", sign_out, "Sign out (everywhere)", "session", status=204),
+    Op(
+        "GET",
+        "/api/session",
+        get_session,
+        "Who I am",
+        "session",
+        response="Session",
+        scopes=SESSION_ONLY,
+    ),
+    Op(
+        "DELETE",
+        "/api/session",
+        sign_out,
+        "Sign out (everywhere)",
+        "session",
+        status=204,
+        scopes=SESSION_ONLY,
+    ),
     Op(
         "POST",
         "/api/session/password",
@@ -167,6 +184,7 @@ OPS = [
         body=PasswordChange,
         response="Session",
         errors=(400, 403, 423, 429),
+        scopes=SESSION_ONLY,
     ),
 ]
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from agents.models import team_members, teams
 from agents.rest import Body, Call, Op
+from agents.scopes import SESSION_ONLY
 from chat.clock import iso, utcnow
 from chat.db import Database
 from chat.errors import Conflict, NotAllowed, NotFound
@@ -167,7 +168,15 @@ async def leave_teams(db: Database, agent_id: str, space_ids: set[str]) -> None:
 
 
 OPS = [
-    Op("GET", "/api/teams", list_teams, "Teams of my spaces", "teams", response="TeamList"),
+    Op(
+        "GET",
+        "/api/teams",
+        list_teams,
+        "Teams of my spaces",
+        "teams",
+        response="TeamList",
+        scopes=("conversations:read",),
+    ),
     Op(
         "POST",
         "/api/teams",
@@ -178,6 +187,7 @@ OPS = [
         response="Team",
         status=201,
         errors=(403, 404, 409),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "PATCH",
@@ -188,6 +198,7 @@ OPS = [
         body=TeamChange,
         response="Team",
         errors=(403, 404, 409),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "DELETE",
@@ -197,5 +208,6 @@ OPS = [
         "teams",
         status=204,
         errors=(403, 404),
+        scopes=SESSION_ONLY,
     ),
 ]

@@ -65,7 +65,9 @@ class NaiveRedisBroker:
         await self._client.ping()
 
 
-def _naive_broker_from_url(url: str | None, *, prefix: str | None = None) -> Any:
+def _naive_broker_from_url(
+    url: str | None, *, prefix: str | None = None, metrics: Any = None
+) -> Any:
     if not url:
         raise SystemExit("naive_node.py needs CAUSETTE_REDIS_URL")
     return NaiveRedisBroker(url)

@@ -21,9 +21,10 @@ from chat.context import AppContext
 from chat.cors import WidgetCorsMiddleware
 from chat.db import Database, is_outage
 from chat.errors import StoreUnavailable
-from chat.http import create_visitor, healthz, readyz
+from chat.http import create_visitor, healthz, metrics, readyz
 from chat.hub import Hub
 from chat.logging import configure_logging, get_logger
+from chat.metrics import Metrics
 from chat.middleware import (
     AllowedHostsMiddleware,
     BodyLimitMiddleware,
@@ -53,6 +54,7 @@ def routes() -> list[BaseRoute]:
         Route("/", home, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/api/visitors", create_visitor, methods=["POST"]),
         *widget_routes(),
         WebSocketRoute("/ws/visitor", visitor_socket),
@@ -65,11 +67,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     secret = load_secret_key(settings)
+    # one per app: in a process of `causette serve`, its files in the directory every process
+    # of the server shares (chat/metrics.py)
+    recorder = Metrics(settings.metrics_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        db = Database(settings.database_url, query_timeout=settings.database_timeout_seconds)
-        hub = Hub(broker_from_url(settings.redis_url, prefix=settings.redis_channel_prefix))
+        db = Database(
+            settings.database_url,
+            query_timeout=settings.database_timeout_seconds,
+            metrics=recorder,
+        )
+        broker = broker_from_url(
+            settings.redis_url, prefix=settings.redis_channel_prefix, metrics=recorder
+        )
+        hub = Hub(broker, metrics=recorder)
         await hub.start()
         presence = Presence(hub)
         await presence.start()
@@ -81,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             {name: getattr(settings, f"limit_{name}") for name in LIMITS},
             enabled=settings.rate_limits == "on",
         )
-        relay = Relay(store, hub, presence, limits)
+        relay = Relay(store, hub, presence, limits, metrics=recorder)
         ctx = AppContext(
             settings=settings,
             db=db,
@@ -98,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             origins=OriginPolicy(
                 db, public_url=settings.public_url, console_origins=settings.console_origins
             ),
+            metrics=recorder,  # metrics_guard: denies, until the console plugs API keys in
         )
         console = ConsoleContext.build(ctx, secret)
         await console.start()
@@ -115,12 +128,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await limits.close()
             await store.close()
             await db.dispose()
+            recorder.close()
             log.info("server_stopped")
 
     return Starlette(
         routes=routes(),
         middleware=[
-            Middleware(RequestContextMiddleware),
+            Middleware(RequestContextMiddleware, metrics=recorder),
             Middleware(SecurityHeadersMiddleware),
             Middleware(
                 AllowedHostsMiddleware,

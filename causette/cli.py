@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from causette import cli_admin, cli_privacy
+from causette import cli_admin, cli_keys, cli_privacy
 from causette.startup import (
     check_port,
     first_run_steps,
@@ -125,24 +125,33 @@ def serve(host: str, port: int, workers: int) -> None:
     load_secret_key(settings)  # made once here, not raced by the workers
     if sys.stdout.isatty() and not _run(_with_db(settings, any_agent)):
         click.echo(first_run_steps(public_base_url(settings, host, port)))
-    click.echo(f"causette serving on http://{host}:{port} (workers: {workers})", err=True)
-    uvicorn.run(
-        "causette.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=False,  # small frames: compression costs more CPU than it saves
-        ws_ping_interval=settings.heartbeat_seconds,
-        ws_ping_timeout=settings.heartbeat_seconds,
-        proxy_headers=True,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
+    from causette.scrape import metrics_directory, start_listener
+
+    # every process of this server writes its metrics there; one listener reads them all
+    with metrics_directory(settings.metrics_dir) as directory:
+        scrape = ""
+        if settings.metrics_address:
+            scrape = f"; metrics on {start_listener(settings.metrics_address, directory)}"
+        click.echo(
+            f"causette serving on http://{host}:{port} (workers: {workers}{scrape})", err=True
+        )
+        uvicorn.run(
+            "causette.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ws="websockets-sansio",
+            ws_max_size=settings.max_frame_bytes,
+            ws_per_message_deflate=False,  # small frames: compression costs more than it saves
+            ws_ping_interval=settings.heartbeat_seconds,
+            ws_ping_timeout=settings.heartbeat_seconds,
+            proxy_headers=True,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
 
 
 @main.command()
@@ -205,6 +214,7 @@ def space() -> None:
 
 cli_admin.register(agent, space)  # list, update, reset-password, delete; show, delete
 cli_privacy.register(main)  # retention, hold, visitor, audit
+cli_keys.register(main)  # key create, list, revoke
 
 
 @space.command("create")

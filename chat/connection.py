@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chat.errors import StoreUnavailable
 from chat.events import CloseSockets, Control, Event, Rename
@@ -35,6 +36,10 @@ from chat.principals import Principal, VisitorPrincipal
 from chat.ratelimit import SocketLimits
 from chat.store import Store
 from chat.types import CloseCode
+
+if TYPE_CHECKING:
+    from chat.frames import Ack
+    from chat.metrics import Metrics
 
 __all__ = ["Connection", "Peer", "Sync"]
 
@@ -60,6 +65,7 @@ class Sync:
 @dataclass(frozen=True, slots=True)
 class _Frame:
     text: str
+    received: float | None = None  # an ack: when its message frame was received
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,7 @@ class Connection:
         limits: SocketLimits | None = None,
         peer: Peer | None = None,
         stuck_after: float = 10.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         self._principal = principal
@@ -109,11 +116,13 @@ class Connection:
         self._last_written: str | None = None
         self._acked: set[tuple[str, int]] = set()  # own messages: acked, not echoed
         self._overflowed = False
+        self._slow: str | None = None  # why it overflowed: queue_full, or stuck
         self._close_code: int | None = None  # set by a control event: close with this code
         self.sent_frames = 0
         self._pump_task: asyncio.Task[None] | None = None
         self.limits = limits or SocketLimits.none()  # see chat/ratelimit.py
         self.peer = peer or Peer()
+        self._ack_latency = metrics.ack_observer(principal.kind) if metrics else None
 
     # -- what others read ------------------------------------------------------------------
 
@@ -136,6 +145,12 @@ class Connection:
     def overflowed(self) -> bool:
         """Its queue overflowed: it is closed 1013, and resumes when it reconnects."""
         return self._overflowed
+
+    @property
+    def slow(self) -> str | None:
+        """Why it overflowed, if it did: ``queue_full``, or ``stuck`` (it took no frame for
+        ``stuck_after`` seconds)."""
+        return self._slow
 
     @property
     def close_code(self) -> int | None:
@@ -185,7 +200,7 @@ class Connection:
                 return
         if self._queue.qsize() >= self._soft_limit and _recoverable(item):
             if self._stuck():
-                self._overflow()  # not a burst: a client that does not read
+                self._overflow("stuck")  # not a burst: a client that does not read
             elif isinstance(item, Event | Sync):
                 self._behind.add(item.conversation_id)
             else:
@@ -194,19 +209,26 @@ class Connection:
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
-            self._overflow()
+            self._overflow("stuck" if self._stuck() else "queue_full")
 
     def _stuck(self) -> bool:
         since = self._sending_since
         return since is not None and time.monotonic() - since >= self._stuck_after
 
-    def _overflow(self) -> None:
+    def _overflow(self, why: str) -> None:
+        if not self._overflowed:
+            self._slow = why
         self._overflowed = True
         if self._pump_task is not None:
             self._pump_task.cancel()
 
     def send_frame(self, frame: ServerFrame) -> None:
         self.offer(_Frame(dump(frame)))
+
+    def send_ack(self, ack: Ack, received: float) -> None:
+        """Queue the ack of a message frame received at ``received`` (``time.monotonic``):
+        the metrics see how long it took until the ack goes to the socket."""
+        self.offer(_Frame(dump(ack), received))
 
     def acked(self, conversation_id: str, seq: int) -> None:
         """This connection wrote (conversation, seq): it got an ack, so it gets no copy."""
@@ -256,6 +278,8 @@ class Connection:
                 elif item.origin != self.id:
                     await self._write(item.text)
             elif isinstance(item, _Frame):
+                if item.received is not None and self._ack_latency is not None:
+                    self._ack_latency(time.monotonic() - item.received)
                 await self._write(item.text)
             elif isinstance(item, Sync):
                 await self._catch_up(item.conversation_id, None)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from chat.db import Database
 from chat.hub import Hub
+from chat.metrics import Metrics, MetricsGuard, deny_metrics
 from chat.origins import OriginPolicy
 from chat.presence import Presence
 from chat.ratelimit import Limits
@@ -19,6 +20,11 @@ __all__ = ["AppContext"]
 
 @dataclass(slots=True)
 class AppContext:
+    """``metrics_guard`` decides who reads ``/metrics`` on the main port (chat/metrics.py
+    ``MetricsGuard``): nobody by default; the console plugs its check of an API key's
+    ``metrics:read`` scope in (agents/context.py). ``CAUSETTE_METRICS_ADDRESS`` serves them
+    unguarded, on an address of their own."""
+
     settings: Settings
     db: Database
     store: Store
@@ -28,3 +34,5 @@ class AppContext:
     presence: Presence
     limits: Limits
     origins: OriginPolicy
+    metrics: Metrics
+    metrics_guard: MetricsGuard = deny_metrics

@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -17,9 +17,13 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+if TYPE_CHECKING:
+    from chat.metrics import Metrics
+
 __all__ = [
     "Database",
     "alembic_config",
+    "error_kind",
     "is_outage",
     "is_sqlite",
     "migrate",
@@ -54,6 +58,27 @@ def is_outage(exc: BaseException) -> bool:
     if state is not None:  # PostgreSQL says which
         return state.startswith(_OUTAGE_STATES)
     return True  # no SQLSTATE: the driver's own "closed", SQLite's "locked" or "I/O error"
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """What a failure is, for the metrics: "outage" (``is_outage``, a pool that gave no
+    connection in time, a driver's lost connection), "statement" (refused as written), or
+    None when it is no database error (causette's own, raised inside a unit of work). Knows
+    the raw errors of the drivers too, for the batch writer's own connections."""
+    if is_outage(exc) or isinstance(exc, sa.exc.TimeoutError):
+        return "outage"
+    if isinstance(exc, sa.exc.DBAPIError):
+        return "statement"
+    module = type(exc).__module__
+    if module.startswith("asyncpg"):
+        state = getattr(exc, "sqlstate", None)
+        if isinstance(state, str) and state and not state.startswith(_OUTAGE_STATES):
+            return "statement"
+        return "outage"  # a lost or unusable connection
+    if module.startswith("sqlite3"):
+        refused = ("IntegrityError", "ProgrammingError", "DataError")
+        return "statement" if type(exc).__name__ in refused else "outage"
+    return None
 
 
 def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
@@ -105,8 +130,11 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """An async engine and the few rules that differ between SQLite and PostgreSQL."""
 
-    def __init__(self, url: str, *, query_timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, query_timeout: float | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.url = url
+        self.metrics = metrics  # checkouts and errors; the batch writer records here too
         self.sqlite = is_sqlite(url)
         # no pre-ping: it costs a round trip per unit of work; a connection that died is
         # invalidated by the error it raises, and the next checkout opens a fresh one
@@ -137,10 +165,10 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed on exit, rolled back on error."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self.connect() as conn, conn.begin():
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
+        async with self._write_lock, self.connect() as conn:
             # BEGIN IMMEDIATE takes the write lock up front: a read-then-write transaction
             # would otherwise fail when another process wrote in between
             conn = await conn.execution_options(sqlite_immediate=True)
@@ -156,13 +184,39 @@ class Database:
         async with self._write_lock:
             yield
 
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return self.connect()
+
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection from the pool, for one unit of work. The metrics see how long the
+        checkout took and every database error that passes through, told apart once here."""
+        metrics = self.metrics
+        if metrics is None:
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        started = time.monotonic()
+        try:
+            async with self.engine.connect() as conn:
+                metrics.db_checkout(time.monotonic() - started)
+                yield conn
+        except Exception as exc:
+            self.failed(exc)
+            raise
+
+    def failed(self, exc: BaseException) -> None:
+        """Count a database error (one that did not pass through ``connect``: the SQLite
+        batch writer has a connection of its own), once, however many units it leaves."""
+        kind = error_kind(exc)
+        if kind is None or self.metrics is None or getattr(exc, "causette_counted", False):
+            return
+        self.metrics.db_error(kind)
+        with contextlib.suppress(AttributeError):
+            exc.causette_counted = True  # type: ignore[attr-defined]
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def forget_connections(self) -> None:

@@ -9,7 +9,9 @@ exposures, conversions), so a report counts the same conversations as before; it
 is deleted. What a legal hold keeps is left as it is and named in the answer with the
 hold's reason. After the commit its sockets are closed on every node (close 4002) and its
 tokens stop working (they name a visitor that no longer exists); its rate-limit counters
-are forgotten.
+are forgotten. A ``visitor.erased`` event for the space's webhooks (chat/outbox.py) goes in
+the same transaction, naming the visitor by the digest the audit entry keeps; the visitor's
+queued events are deleted with the rest.
 
 The access export reads everything the space holds about one visitor, from the core's
 tables and every keeper's, as one JSON document (or a zip of it with a SHA-256 manifest).
@@ -37,6 +39,7 @@ from chat.hub import Hub
 from chat.keeper import Counts, Keeper
 from chat.logging import get_logger
 from chat.models import spaces
+from chat.outbox import EventsKeeper, Outbox
 from chat.principals import visitor_channel
 from chat.profiles import ProfileKeeper, normal_phone
 from chat.receipts import ReceiptKeeper
@@ -87,9 +90,12 @@ def _add(total: Counts, more: Counts) -> None:
 
 
 class Erasure:
-    def __init__(self, db: Database, keepers: Iterable[Keeper] = ()) -> None:
+    def __init__(
+        self, db: Database, keepers: Iterable[Keeper] = (), outbox: Outbox | None = None
+    ) -> None:
         self.db = db
-        self.keepers = [*keepers, ReceiptKeeper()]
+        self.keepers = [*keepers, ReceiptKeeper(), EventsKeeper()]
+        self.outbox = outbox or Outbox()
         self.profiles = ProfileKeeper()
         self.transcripts = Transcripts()
         # told of each erased visitor after the commit: close its sockets on every node,
@@ -188,6 +194,17 @@ class Erasure:
                     diff={"deleted": dict(sorted(counts.items()))},
                     reason=reason or (kept[0]["reason"] if kept else None),
                 )
+                if not kept:
+                    await self.outbox.emit(
+                        conn,
+                        space_id,
+                        "visitor.erased",
+                        {
+                            "visitor_digest": identifier_digest(vid),
+                            "counts": dict(sorted(counts.items())),
+                            "held": bool(result.held),
+                        },
+                    )
         if not found:
             async with self.db.write() as conn:
                 await record(

@@ -16,11 +16,13 @@ CausetteError             (HTTP status, close code or error frame: one table, be
 │   ├── VisitorHasOpenConversation  visitor_has_open_conversation (reopen refused)
 │   ├── IdentityRefused       identity_refused (unsigned or wrongly signed identify)
 │   ├── NotAllowed            not_allowed
+│   │   └── MissingScope          missing_scope (an API key without a scope the route needs)
 │   └── RateLimited           rate_limited (retryable: too many frames of this kind, slow down)
 ├── StoreUnavailable      store_unavailable (retryable: resend with the same client_id)
 ├── UnsupportedMediaType  unsupported_media_type (HTTP 415: a body that is not application/json)
 ├── AuthError             not_signed_in / bad_token / bad_credentials / account_locked (HTTP
-│                         401/423, close 1008)
+│   │                     401/423, close 1008)
+│   └── BadApiKey             bad_api_key (an unknown, expired or revoked API key: 401)
 └── UsageError            a bad CLI argument or a missing entity (one line, exit 1)
 """
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "AccountLocked",
     "AuthError",
+    "BadApiKey",
     "BadCredentials",
     "BadToken",
     "BodyTooLong",
@@ -45,6 +48,7 @@ __all__ = [
     "InvalidJSON",
     "InvalidRequest",
     "InvalidText",
+    "MissingScope",
     "NotAllowed",
     "NotFound",
     "NotSignedIn",
@@ -170,6 +174,12 @@ class NotAllowed(FrameError):
     code = "not_allowed"
 
 
+class MissingScope(NotAllowed):
+    """This API key lacks the scope this operation needs."""
+
+    code = "missing_scope"
+
+
 class RateLimited(FrameError):
     """Too many frames of this kind; send it again in a moment."""
 
@@ -217,6 +227,12 @@ class BadCredentials(AuthError):
     """Wrong email or password."""
 
     code = "bad_credentials"
+
+
+class BadApiKey(AuthError):
+    """The API key is unknown, expired or revoked."""
+
+    code = "bad_api_key"
 
 
 class AccountLocked(AuthError):

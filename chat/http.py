@@ -6,12 +6,13 @@ import asyncio
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from chat.context import AppContext
 from chat.errors import CausetteError, RateLimited, UnsupportedMediaType
 from chat.jsontext import load_object
-from chat.logging import get_logger
+from chat.logging import bind_ids, get_logger
+from chat.metrics import CONTENT_TYPE
 from chat.origins import request_origin
 from chat.responses import error_response, response_for
 
@@ -22,6 +23,7 @@ __all__ = [
     "error",
     "healthz",
     "json_body",
+    "metrics",
     "read_json",
     "readyz",
     "refuse_foreign_site",
@@ -102,7 +104,8 @@ async def create_visitor(request: Request) -> JSONResponse:
     space_id, _name = space
     visitor_id = await ctx.store.create_visitor(space_id)
     token = ctx.signer.visitor_token(visitor_id, space_id)
-    log.info("visitor_created", visitor_id=visitor_id, space=key)
+    bind_ids(space=key, visitor_id=visitor_id)
+    log.info("visitor_created")
     return JSONResponse({"visitor_id": visitor_id, "token": token, "space": key}, status_code=201)
 
 
@@ -127,3 +130,22 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", **checks}, status_code=200 if ready else 503
     )
+
+
+async def metrics(request: Request) -> Response:
+    """The Prometheus metrics of every process of this server, to whom the app context's
+    ``metrics_guard`` lets in (nobody by default: CAUSETTE_METRICS_ADDRESS serves them on an
+    address of their own)."""
+    ctx = ctx_of(request)
+    try:
+        allowed = await ctx.metrics_guard(request)
+    except CausetteError as exc:
+        return response_for(exc)
+    if not allowed:
+        return error(
+            403,
+            "not_allowed",
+            "Metrics on this port need authorization; serve them on CAUSETTE_METRICS_ADDRESS.",
+        )
+    body = await asyncio.to_thread(ctx.metrics.exposition)  # reads every process's files
+    return Response(body, media_type=CONTENT_TYPE)

@@ -1,20 +1,32 @@
 """One process's view of the broker: subscriptions counted per channel, events fanned out
-to each local connection's bounded queue. Nothing here waits on a client."""
+to each local connection's bounded queue. Nothing here waits on a client.
+
+The delivery latency of the metrics is measured here, on the node that stores a message:
+from its publish, right after the commit, to the moment its announcement comes back through
+the broker and is handed to this node's sockets (the sender's own socket is always one of
+them). No clock is compared across hosts, and nothing is added to the wire.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chat.broker import Broker, Delivery, Reconnected
 from chat.events import Event, decode, encode
 from chat.logging import get_logger
 
+if TYPE_CHECKING:
+    from chat.metrics import Metrics
+
 __all__ = ["Hub", "Subscriber"]
 
 log = get_logger("causette.hub")
+
+_TIMED = 10_000  # message announcements awaited back at most (an outage loses the oldest)
 
 
 class Subscriber(Protocol):
@@ -28,8 +40,10 @@ class Subscriber(Protocol):
 
 
 class Hub:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, metrics: Metrics | None = None) -> None:
         self.broker = broker
+        self._metrics = metrics
+        self._published: dict[tuple[str, int], float] = {}  # (conversation, seq): when
         self._local: dict[str, set[Subscriber]] = {}
         self._lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
@@ -70,6 +84,11 @@ class Hub:
                             await self.broker.unsubscribe(channel)
 
     def publish(self, channels: Iterable[str], event: Event) -> None:
+        if event.kind == "message" and self._metrics is not None:
+            published = self._published
+            if len(published) >= _TIMED:
+                del published[next(iter(published))]
+            published[(event.conversation_id, event.seq)] = time.monotonic()
         payload = encode(event)
         for channel in channels:
             self.broker.publish(channel, payload)
@@ -114,6 +133,10 @@ class Hub:
             return
         for subscriber in tuple(members):
             subscriber.offer(event)
+        if event.kind == "message" and self._published:
+            since = self._published.pop((event.conversation_id, event.seq), None)
+            if since is not None and self._metrics is not None:
+                self._metrics.delivered(time.monotonic() - since)
 
     def resync_all(self, reason: str) -> None:
         """Catch every local connection up from the store (e.g. a node that may have died

@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["bind_ids", "configure_logging", "get_logger"]
 
 _REDACTED = {"body", "token", "password", "secret", "authorization", "cookie"}
 
@@ -66,6 +66,12 @@ class _ServerLogHandler(logging.Handler):
             log.error(record.getMessage(), exc_info=record.exc_info)
         else:
             log.log(record.levelno, record.getMessage())
+
+
+def bind_ids(**ids: str) -> None:
+    """Name what this request or socket is about (``agent_id``, ``space``...): every later
+    line of it carries the ids, its summary line (``http_request``, ``ws_closed``) included."""
+    structlog.contextvars.bind_contextvars(**ids)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

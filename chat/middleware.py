@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 import structlog
@@ -21,6 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat.logging import get_logger
 from chat.responses import error_response
+
+if TYPE_CHECKING:
+    from chat.metrics import Metrics
 
 __all__ = [
     "AllowedHostsMiddleware",
@@ -35,15 +39,26 @@ log = get_logger("causette.http")
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 HSTS = "max-age=63072000"  # two years; no includeSubDomains: the site's other hosts are not ours
-UNCHECKED_PATHS = ("/healthz", "/readyz")  # probes address a node by its IP: they reveal nothing
+# probes and scrapers address a node by its IP: the probes reveal nothing, and /metrics on
+# this port needs authorization (chat/metrics.py MetricsGuard)
+UNCHECKED_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 class RequestContextMiddleware:
     """Give every request and socket an id, bind it to the log context, log one line per
-    HTTP request (never its query string or body)."""
+    HTTP request and count it in the metrics.
 
-    def __init__(self, app: ASGIApp) -> None:
+    The line, ``http_request``, is the one to read about a request: ``method``, ``route``
+    (the template, ``/api/conversations/{conversation_id}``; the raw path only when no route
+    matched), ``params`` (the template's values: ids), ``status``, ``ms``, and whatever the
+    handler bound to the log context (``agent_id`` once a session is read, ``space``...)
+    besides ``request_id``. Never the query string or the body. The request id is also in
+    the scope's state, where the audit trail's actor takes it (agents/privacy.py
+    ``actor_of``), and in the ``X-Request-Id`` header of the answer."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -70,13 +85,16 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            log.info(
-                "http_request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None)  # set by the router on a match
+            line: dict[str, Any] = {"method": scope["method"], "route": route}
+            if route is None:
+                line["path"] = scope["path"][:200]
+            elif scope.get("path_params"):
+                line["params"] = scope["path_params"]
+            log.info("http_request", **line, status=status, ms=round(seconds * 1000, 2))
+            if self.metrics is not None:
+                self.metrics.request_done(scope["method"], route, status, seconds)
 
 
 class SecurityHeadersMiddleware:

@@ -11,6 +11,7 @@ __all__ = [
     "audit_gate",
     "audit_heads",
     "conversations",
+    "events_outbox",
     "legal_holds",
     "login_throttle",
     "messages",
@@ -280,4 +281,37 @@ legal_holds = sa.Table(
     sa.Column("released_by", sa.String(200)),
     sa.CheckConstraint("scope IN ('space', 'visitor', 'conversation', 'range')", name="scope"),
     sa.Index("ix_legal_holds_space_id", "space_id"),
+)
+
+
+# -- the events outbox (chat/outbox.py) --------------------------------------------------------
+
+# what happened, written in the transaction that made it happen, for webhooks to deliver
+# (agents/webhooks/): handed out once (``dispatched_at``), then kept 30 days for redelivery.
+# ``conversation_id`` orders a conversation's events; ``visitor_id`` is what an erasure finds
+# the visitor's rows by. Ids are never reused (AUTOINCREMENT on SQLite, a sequence elsewhere)
+events_outbox = sa.Table(
+    "events_outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(40), nullable=False),  # evt_..., the webhook-id header
+    sa.Column("space_id", Id, sa.ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("conversation_id", Id, sa.ForeignKey("conversations.id", ondelete="CASCADE")),
+    sa.Column("visitor_id", Id),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("request_id", sa.String(64)),  # of the request or socket that caused it
+    sa.Column("dispatched_at", Timestamp),
+    sa.Index(
+        "ix_events_outbox_undispatched",
+        "id",
+        sqlite_where=sa.text("dispatched_at IS NULL"),
+        postgresql_where=sa.text("dispatched_at IS NULL"),
+    ),
+    sa.Index("ix_events_outbox_space_id_event_id", "space_id", "event_id"),
+    sa.Index("ix_events_outbox_created_at", "created_at"),
+    sa.Index("ix_events_outbox_conversation_id", "conversation_id"),
+    sa.Index("ix_events_outbox_visitor_id", "visitor_id"),
+    sqlite_autoincrement=True,
 )

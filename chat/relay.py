@@ -6,7 +6,8 @@ only rings the doorbell for receivers that read the truth from the store when in
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from typing import TYPE_CHECKING, Protocol
 
 from chat.clock import iso, utcnow
 from chat.connection import Connection
@@ -42,6 +43,9 @@ from chat.protocol import (
 from chat.ratelimit import Limits
 from chat.receipts import mark_read, read_frame
 from chat.store import Conversation, Store, StoredMessage, WouldOpen
+
+if TYPE_CHECKING:
+    from chat.metrics import Metrics
 
 __all__ = ["MessageListener", "Relay", "VisitorListener"]
 
@@ -95,9 +99,15 @@ def _channels(space_id: str, visitor_id: str) -> tuple[str, str]:
 
 class Relay:
     def __init__(
-        self, store: Store, hub: Hub, presence: Presence, limits: Limits | None = None
+        self,
+        store: Store,
+        hub: Hub,
+        presence: Presence,
+        limits: Limits | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.hub = hub
         self.presence = presence
         self.limits = limits
@@ -105,9 +115,12 @@ class Relay:
         self.listeners: list[MessageListener] = []
         self.visitor_listeners: list[VisitorListener] = []
 
-    async def handle(self, conn: Connection, frame: ClientFrame) -> None:
+    async def handle(
+        self, conn: Connection, frame: ClientFrame, received: float | None = None
+    ) -> None:
+        """Act on one frame of ``conn``, received at ``received`` (``time.monotonic``)."""
         if isinstance(frame, MessageIn):
-            await self.message(conn, frame)
+            await self.message(conn, frame, received)
         elif isinstance(frame, Typing):
             if conn.limits.hints.take():  # beyond the allowance a hint is dropped, not refused
                 await self.typing(conn, frame)
@@ -142,7 +155,10 @@ class Relay:
         else:  # a second hello
             raise NotAllowed("Already signed in on this connection.")
 
-    async def message(self, conn: Connection, frame: MessageIn) -> None:
+    async def message(
+        self, conn: Connection, frame: MessageIn, received: float | None = None
+    ) -> None:
+        received = time.monotonic() if received is None else received
         principal = conn.principal
         visitor = isinstance(principal, VisitorPrincipal)
         if visitor and not conn.limits.messages.take():
@@ -167,8 +183,10 @@ class Relay:
         if msg.seq == 1 and not result.duplicate and isinstance(principal, VisitorPrincipal):
             # before anyone hears of it: an agent who opens it sees the campaign it answers
             await self._tell_visitor_listeners("opened", principal, msg, frame.campaign_id)
+        if not result.duplicate and self.metrics is not None:
+            self.metrics.message_stored(principal.kind)
         conn.acked(msg.conversation_id, msg.seq)
-        conn.send_frame(Ack(frame.client_id, msg.conversation_id, msg.seq, str(msg.id)))
+        conn.send_ack(Ack(frame.client_id, msg.conversation_id, msg.seq, str(msg.id)), received)
         # a resend is published again: the node that stored it may have died before it could
         # publish; receivers that have it drop the repeat by seq
         self.publish_message(conn.id, msg)

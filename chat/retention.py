@@ -17,7 +17,9 @@ audit entry with the policies, the cut-offs and the counts; a dry run counts wit
 queries and writes nothing.
 
 Every owner deletes its own rows: the tables of agents/ take part through ``Keeper``
-objects the composition root hands to ``Retention``.
+objects the composition root hands to ``Retention``. The run's audit transaction also writes
+a ``retention.completed`` event for each space with a policy (chat/outbox.py), for its
+webhooks.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -46,9 +48,13 @@ from chat.holds import HoldSet, active_holds
 from chat.keeper import Counts, Keeper, Ref
 from chat.logging import get_logger
 from chat.models import audit_entries, conversations, spaces
+from chat.outbox import EventsKeeper, Outbox
 from chat.profiles import ProfileKeeper
 from chat.receipts import ReceiptKeeper
 from chat.transcripts import Transcripts
+
+if TYPE_CHECKING:
+    from chat.metrics import Metrics
 
 __all__ = [
     "KINDS",
@@ -152,9 +158,11 @@ class Retention:
         batch: int = 500,
         lock_timeout_ms: int = 2000,
         pause: float = 0.0,
+        outbox: Outbox | None = None,
     ) -> None:
         self.db = db
-        self.keepers = [*keepers, ReceiptKeeper()]
+        self.keepers = [*keepers, ReceiptKeeper(), EventsKeeper()]
+        self.outbox = outbox or Outbox()
         self.transcripts = Transcripts()
         self.profiles = ProfileKeeper()
         self.batch = batch
@@ -385,6 +393,11 @@ class Retention:
                 target=target,
                 diff={"deleted": dict(sorted(total.items()))},
             )
+            for r in runs:
+                if r.policy:
+                    done = r.public()
+                    data = {k: done[k] for k in ("policy", "cutoffs", "counts")}
+                    await self.outbox.emit(conn, r.space_id, "retention.completed", data)
 
     async def _reclaim(self, runs: list[SpaceRun]) -> None:
         """Give back what was deleted: SQLite checkpoints and truncates its WAL (the pages
@@ -452,12 +465,20 @@ def _lock_timeout(exc: sa.exc.DBAPIError) -> bool:
 class RetentionJob:
     """The background job: a run every ``interval`` seconds (with jitter), the first soon
     after start, so that a run killed half-way is finished by the next start. A node that
-    finds the lock taken leaves that run to the node that holds it."""
+    finds the lock taken leaves that run to the node that holds it. Each run is counted in
+    the metrics (ok, failed, skipped), and a completed one sets their last success time."""
 
-    def __init__(self, retention: Retention, interval: float, first_after: float = 30.0) -> None:
+    def __init__(
+        self,
+        retention: Retention,
+        interval: float,
+        first_after: float = 30.0,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.retention = retention
         self.interval = interval
         self.first_after = first_after
+        self.metrics = metrics
         self._task: asyncio.Task[None] | None = None
         self.last_success: datetime | None = None
 
@@ -480,14 +501,21 @@ class RetentionJob:
                 runs = await self.retention.run()
             except LockTaken:
                 log.info("retention_skipped", why="another node is running it")
+                self._count("skipped")
                 continue
             except Exception as exc:
                 if not (isinstance(exc, sa.exc.DBAPIError) and is_outage(exc)):
                     log.exception("retention_failed")
                 else:
                     log.warning("retention_failed", error=type(exc).__name__)
+                self._count("failed")
                 delay = min(self.interval, 300.0)
                 continue
             self.last_success = utcnow()
+            self._count("ok")
             deleted = sum(n for r in runs for n in r.counts.values())
             log.info("retention_completed", spaces=len(runs), deleted=deleted)
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.retention_run(outcome)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chat.ratelimit import Rate
@@ -108,8 +109,30 @@ class Settings(BaseSettings):
     retention_batch_rows: int = Field(default=500, ge=1, le=50_000)
     retention_pause_seconds: float = Field(default=0.0, ge=0.0, le=10.0)
 
+    # webhooks (agents/webhooks/): networks a target may be in although not public (a JSON
+    # list of CIDRs, ["10.0.0.0/8"]; empty: public addresses only), the bound of one try, how
+    # long a node's claim on a delivery lasts (past it, the node is taken for dead), and how
+    # often each node looks for work (0: this node sends none)
+    webhook_allowed_networks: list[str] = []
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0.0, le=120.0)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0.0)
+    webhook_poll_seconds: float = Field(default=1.0, ge=0.0)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # a ValueError names the bad one
+        return value
+
     log_level: str = "info"
     log_format: str | None = None  # "json" or "console"; default: console on a terminal
+
+    # Prometheus metrics (chat/metrics.py): the directory every process of `serve` writes them
+    # to (default: a private temporary one made by `serve`), and an address of their own to
+    # serve them on, e.g. 127.0.0.1:9108 (on the main port, /metrics needs authorization)
+    metrics_dir: Path | None = None
+    metrics_address: str | None = None
 
 
 def load_secret_key(settings: Settings) -> str:

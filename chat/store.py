@@ -2,6 +2,9 @@
 
 Visibility lives here too: a visitor sees its own conversations, an agent those of its spaces,
 and every query says so in its WHERE clause.
+
+Each change a space's webhooks want is written to the events outbox (chat/outbox.py) in its
+own unit of work: a message and the conversation it opens, an assignment, a status change.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from chat.models import (
     spaces,
     visitors,
 )
+from chat.outbox import Outbox, conversation_data, current_request_id, message_data
 from chat.principals import AgentPrincipal, Principal, VisitorPrincipal
 from chat.profiles import Profiles, VisitorProfile
 from chat.types import AuthorKind, ConversationStatus
@@ -195,7 +199,8 @@ def _message(row: Any) -> StoredMessage:
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.writer = BatchWriter(db)
+        self.outbox = Outbox()  # agents/webhooks/ keeps its interest (who wants which events)
+        self.writer = BatchWriter(db, outbox=self.outbox)
 
     async def close(self) -> None:
         await self.writer.close()
@@ -357,6 +362,11 @@ class Store:
     ) -> Conversation:
         """Update a conversation the agent may see; anything else is 'not found'."""
         async with self._unit() as conn:
+            before = None
+            if self.outbox.interest.spaces("conversation.status_changed"):
+                before = await conn.scalar(
+                    sa.select(conversations.c.status).where(conversations.c.id == conversation_id)
+                )
             row = (
                 await conn.execute(
                     conversations.update()
@@ -365,9 +375,23 @@ class Store:
                     .returning(*conversations.c)
                 )
             ).first()
+            if row is not None and before is not None and before != row.status:
+                await self._changed(conn, "conversation.status_changed", row)
         if row is None:
             raise ConversationNotFound()
         return conversation_of(row)
+
+    async def _changed(self, conn: AsyncConnection, type: str, row: Any) -> None:
+        """The event of a change to a conversation, in the change's unit, if wanted."""
+        if await self.outbox.wanted(conn, row.space_id, type):
+            await self.outbox.emit(
+                conn,
+                row.space_id,
+                type,
+                conversation_data(conversation_of(row)),
+                conversation_id=row.id,
+                visitor_id=row.visitor_id,
+            )
 
     # -- assignment (agents/routing.py decides; this is where it is written) -----------------
 
@@ -376,6 +400,7 @@ class Store:
     ) -> Conversation | None:
         """Change a conversation if it still matches ``where`` (one conditional UPDATE: of
         two concurrent changes one wins, the other gets None)."""
+        assigns = "assignee_id" in values or "team_id" in values
         if values.get("assignee_id") is not None:
             values = {**values, **_first_assignment()}
         async with self._unit() as conn:
@@ -387,6 +412,8 @@ class Store:
                     .returning(*conversations.c)
                 )
             ).first()
+            if row is not None and assigns:
+                await self._changed(conn, "conversation.assigned", row)
         return conversation_of(row) if row is not None else None
 
     async def assign_within_capacity(
@@ -416,6 +443,8 @@ class Store:
                     .returning(*conversations.c)
                 )
             ).first()
+            if row is not None:
+                await self._changed(conn, "conversation.assigned", row)
         return conversation_of(row) if row is not None else None
 
     async def release(
@@ -434,6 +463,8 @@ class Store:
                     .returning(*conversations.c)
                 )
             ).all()
+            for r in rows:
+                await self._changed(conn, "conversation.assigned", r)
         return [conversation_of(r) for r in rows]
 
     async def clear_team(self, team_id: str) -> None:
@@ -498,8 +529,17 @@ class Store:
         """
         target = conversation_id or hint
         if target is not None:
+            wanted = self.outbox.interest.spaces("message.created")
             fast = await self.writer.append(
-                Pending(target, client_id, principal.kind, principal.id, body)
+                Pending(
+                    target,
+                    client_id,
+                    principal.kind,
+                    principal.id,
+                    body,
+                    author_name=principal.name,
+                    request_id=current_request_id() if wanted else None,
+                )
             )
             if fast is not None:
                 return AppendResult(
@@ -525,9 +565,10 @@ class Store:
                     if existing is not None:
                         return AppendResult(existing, duplicate=True)
                     conv = await self._target(conn, principal, conversation_id, may_open)
-                    return AppendResult(
-                        await self._insert(conn, principal, conv, client_id, body), duplicate=False
-                    )
+                    stored = await self._insert(conn, principal, conv, client_id, body)
+                    # a conversation is opened by its first message, in this unit of work
+                    await self._announce(conn, conv, stored, opened=conv.last_seq == 0)
+                    return AppendResult(stored, duplicate=False)
             except IntegrityError:
                 continue  # a concurrent duplicate or a concurrent first conversation: look again
         raise StoreUnavailable("The message could not be stored; resend it.")
@@ -681,6 +722,58 @@ class Store:
             body=body,
             created_at=now,
         )
+
+    async def _announce(
+        self, conn: AsyncConnection, conv: Conversation, stored: StoredMessage, opened: bool
+    ) -> None:
+        """The events of a message stored by the general path (and of the conversation it
+        opened), if the space wants them."""
+        space_id = conv.space_id
+        if opened and await self.outbox.wanted(conn, space_id, "conversation.created"):
+            data = conversation_data(conv)
+            who = (
+                await conn.execute(
+                    sa.select(visitors.c.name, visitors.c.email).where(
+                        visitors.c.id == conv.visitor_id
+                    )
+                )
+            ).first()
+            data["visitor"] = {
+                "id": conv.visitor_id,
+                "name": who.name if who else None,
+                "email": who.email if who else None,
+            }
+            await self.outbox.emit(
+                conn,
+                space_id,
+                "conversation.created",
+                data,
+                conversation_id=conv.id,
+                visitor_id=conv.visitor_id,
+                at=conv.created_at,
+            )
+        if await self.outbox.wanted(conn, space_id, "message.created"):
+            data = message_data(
+                conversation_id=conv.id,
+                visitor_id=conv.visitor_id,
+                message_id=stored.id,
+                seq=stored.seq,
+                client_id=stored.client_id,
+                author_kind=stored.author_kind,
+                author_id=stored.author_id,
+                author_name=stored.author_name,
+                body=stored.body,
+                created_at=stored.created_at,
+            )
+            await self.outbox.emit(
+                conn,
+                space_id,
+                "message.created",
+                data,
+                conversation_id=conv.id,
+                visitor_id=conv.visitor_id,
+                at=stored.created_at,
+            )
 
     def _unit(self) -> _Unit:
         return _Unit(self.db.write())

@@ -4,7 +4,10 @@ Most messages go to an open conversation the sender may write to, under a client
 before. Those are queued here; one task per process takes whatever is waiting and stores it
 in a single statement (PostgreSQL) or a single transaction on a dedicated connection and
 thread (SQLite). Every message still gets its per-conversation seq from the conversation row
-in the same transaction as its insert, and its ack only after the commit.
+in the same transaction as its insert, and its ack only after the commit. A space whose
+webhooks want ``message.created`` gets its events written in that transaction too, one
+multi-row insert per batch (chat/outbox.py's statements); a batch of spaces without them
+runs exactly as before.
 
 An append this path cannot take (a first message, a duplicate, a resolved or foreign
 conversation, or a batch that met a constraint) comes back as ``None``, and the caller takes
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +28,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from chat.clock import utcnow
+from chat import outbox as events
+from chat.clock import iso, utcnow
 from chat.db import Database, sqlite_pragmas
 from chat.errors import StoreUnavailable
 from chat.logging import get_logger
@@ -41,6 +46,8 @@ class Pending:
     kind: str  # visitor | agent
     author_id: str
     body: str
+    author_name: str | None = None  # for the message.created event, when one is written
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +139,30 @@ _SQLITE_INSERT = """
 _PG_LOST = (OSError, ConnectionError, TimeoutError)
 
 
+def _with_events(batch: str) -> str:
+    """The batch statement that also writes the message.created events of the spaces in $7
+    (chat/outbox.py ``PG_MESSAGE_EVENTS``): three more input arrays, one more CTE."""
+    columns = "$4::text[], $5::text[])"
+    names = "AS t(conv, cid, kind, author, body, ord)"
+    final = "\nSELECT ins.id, ins.conversation_id"
+    for part in (columns, names, final):
+        assert batch.count(part) == 1, part
+    return (
+        batch.replace(columns, "$4::text[], $5::text[], $8::text[], $9::text[], $10::text[])")
+        .replace(names, "AS t(conv, cid, kind, author, body, aname, rid, evid, ord)")
+        .replace(final, events.PG_MESSAGE_EVENTS + final)
+    )
+
+
+_PG_BATCH_EVENTS = _with_events(_PG_BATCH)
+
+
 class BatchWriter:
-    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+    def __init__(
+        self, db: Database, *, max_batch: int = 256, outbox: events.Outbox | None = None
+    ) -> None:
         self.db = db
+        self.outbox = outbox
         self._max_batch = max_batch
         self._queue: collections.deque[tuple[Pending, asyncio.Future[Appended | None]]] = (
             collections.deque()
@@ -172,6 +200,7 @@ class BatchWriter:
                 n = min(self._max_batch, len(self._queue))
                 batch = [self._queue.popleft() for _ in range(n)]
                 items = [item for item, _ in batch]
+                started = time.monotonic()
                 try:
                     results = await self._write(items)
                 except StoreUnavailable as exc:
@@ -184,35 +213,55 @@ class BatchWriter:
                 except Exception:
                     log.exception("batch_failed", size=len(items))
                     results = [None] * len(items)  # each goes the general way
+                else:
+                    if self.db.metrics is not None:
+                        self.db.metrics.batch_written(n, time.monotonic() - started)
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
 
     async def _write(self, items: list[Pending]) -> list[Appended | None]:
         now = utcnow()
+        # the spaces whose webhooks want these messages (almost always none)
+        wanted = self.outbox.interest.spaces("message.created") if self.outbox else frozenset()
         if self._sqlite is not None:
             # one writer at a time in this process, whichever connection it uses
             async with self.db.write_lock():
-                return await self._sqlite.write(items, now)
-        return await self._write_pg(items, now)
+                try:
+                    return await self._sqlite.write(items, now, wanted)
+                except StoreUnavailable as exc:
+                    self.db.failed(exc.__cause__ or exc)  # its own connection: counted here
+                    raise
+        return await self._write_pg(items, now, wanted)
 
-    async def _write_pg(self, items: list[Pending], now: datetime) -> list[Appended | None]:
+    async def _write_pg(
+        self, items: list[Pending], now: datetime, wanted: frozenset[str] = frozenset()
+    ) -> list[Appended | None]:
         import asyncpg
 
+        args: list[Any] = [
+            [i.conversation_id for i in items],
+            [i.client_id for i in items],
+            [i.kind for i in items],
+            [i.author_id for i in items],
+            [i.body for i in items],
+            now,
+        ]
+        if wanted:
+            args += [
+                sorted(wanted),
+                [i.author_name for i in items],
+                [i.request_id for i in items],
+                [events.new_event_id() for _ in items],
+                iso(now),
+            ]
+
         try:
-            async with self.db.engine.connect() as conn:
+            async with self.db.connect() as conn:  # its errors are counted there
                 raw = await conn.get_raw_connection()
                 pg: Any = raw.driver_connection
                 try:
-                    rows = await pg.fetch(
-                        _PG_BATCH,
-                        [i.conversation_id for i in items],
-                        [i.client_id for i in items],
-                        [i.kind for i in items],
-                        [i.author_id for i in items],
-                        [i.body for i in items],
-                        now,
-                    )
+                    rows = await pg.fetch(_PG_BATCH_EVENTS if wanted else _PG_BATCH, *args)
                 except asyncpg.UniqueViolationError:
                     return [None] * len(items)  # a concurrent duplicate: the general path
                 except (*_PG_LOST, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
@@ -235,6 +284,22 @@ class BatchWriter:
                 Appended(r["id"], r["seq"], r["space_id"], r["visitor_id"], now) if r else None
             )
         return out
+
+
+def _event_row(item: Pending, done: Appended, stamp: str) -> tuple[Any, ...]:
+    data = events.message_data(
+        conversation_id=item.conversation_id,
+        visitor_id=done.visitor_id,
+        message_id=done.id,
+        seq=done.seq,
+        client_id=item.client_id,
+        author_kind=item.kind,
+        author_id=item.author_id,
+        author_name=item.author_name,
+        body=item.body,
+        created_at=done.created_at,
+    )
+    return events.sqlite_row(data, done.space_id, item.request_id, stamp)
 
 
 def _sqlite_timestamp(value: datetime) -> str:
@@ -260,19 +325,24 @@ class _SqliteWriter:
             self._conn = conn
         return self._conn
 
-    async def write(self, items: list[Pending], now: datetime) -> list[Appended | None]:
+    async def write(
+        self, items: list[Pending], now: datetime, wanted: frozenset[str] = frozenset()
+    ) -> list[Appended | None]:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._write_sync, items, now)
+            return await loop.run_in_executor(self._executor, self._write_sync, items, now, wanted)
         except sqlite3.IntegrityError:
             return [None] * len(items)
         except sqlite3.Error as exc:
             raise StoreUnavailable() from exc
 
-    def _write_sync(self, items: list[Pending], now: datetime) -> list[Appended | None]:
+    def _write_sync(
+        self, items: list[Pending], now: datetime, wanted: frozenset[str] = frozenset()
+    ) -> list[Appended | None]:
         conn = self._connect()
         stamp = _sqlite_timestamp(now)
         out: list[Appended | None] = []
+        emitted: list[tuple[Any, ...]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for item in items:
@@ -290,7 +360,12 @@ class _SqliteWriter:
                     continue
                 seq, space_id, visitor_id = bumped[0]
                 cur = conn.execute(_SQLITE_INSERT, {**params, "seq": seq, "space": space_id})
-                out.append(Appended(int(cur.lastrowid or 0), seq, space_id, visitor_id, now))
+                done = Appended(int(cur.lastrowid or 0), seq, space_id, visitor_id, now)
+                out.append(done)
+                if space_id in wanted:
+                    emitted.append(_event_row(item, done, stamp))
+            if emitted:
+                conn.executemany(events.SQLITE_INSERT, emitted)
             conn.execute("COMMIT")
         except BaseException:
             self._abandon(conn)

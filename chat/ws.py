@@ -3,6 +3,12 @@
     handshake (origin) → accept → hello (token; nothing is sent before it) → subscribe →
     welcome → replay (queued Syncs) → receive loop ∥ send pump → close → summary log line
 
+The summary line, ``ws_closed``, is the one to read about a socket: its ids (request_id,
+conn_id, kind, principal_id, and a visitor's space, bound to every line of the socket), how
+it ended (``close_code``, ``closed_by`` client or server, ``reason``), how long it lived
+(``seconds``) and what it carried (``frames_in``, ``frames_out``). The open sockets gauge and
+the closes counter of the metrics move at the same two points: signed in, closed.
+
 The first of the receive loop and the send pump to finish cancels the other.
 """
 
@@ -35,6 +41,9 @@ __all__ = ["agent_socket", "visitor_socket"]
 log = get_logger("causette.ws")
 
 Kind = Literal["visitor", "agent"]
+# close codes of the server's own making (None: the handler closed; 1007 and 1009: the
+# WebSocket layer, for a frame that is not UTF-8 or over the size limit)
+_SERVER_CLOSES = (None, 1007, CloseCode.TOO_BIG)
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
@@ -86,12 +95,17 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
             address=websocket.client.host if websocket.client else "unknown",
             user_agent=websocket.headers.get("user-agent", "")[:512],
         ),
+        metrics=ctx.metrics,
     )
-    structlog.contextvars.bind_contextvars(conn_id=conn.id, kind=kind, principal_id=principal.id)
+    ids: dict[str, str] = {"conn_id": conn.id, "kind": kind, "principal_id": principal.id}
+    if isinstance(principal, VisitorPrincipal):
+        ids["space"] = principal.space_key
+    structlog.contextvars.bind_contextvars(**ids)
     received = 0
     close_code = CloseCode.NORMAL
     close_reason = ""
     peer_code: int | None = None  # the client's (or the server's frame limit's) close code
+    ctx.metrics.socket_opened(kind)  # before the welcome: a client that has it is counted
     try:
         async with ctx.hub.subscription(conn, principal.channels), _present(ctx, principal):
             await _welcome(ctx, websocket, conn, hello)
@@ -118,7 +132,7 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
             elif conn.close_code is not None:
                 close_code = CloseCode(conn.close_code)
     except (WebSocketDisconnect, RuntimeError):
-        close_code = CloseCode.GOING_AWAY
+        close_code = peer_code = CloseCode.GOING_AWAY  # gone while being welcomed
     except Exception as exc:
         if not (isinstance(exc, StoreUnavailable) or is_outage(exc)):
             raise
@@ -129,9 +143,13 @@ async def _serve(websocket: WebSocket, kind: Kind) -> None:
         if websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close(code=close_code, reason=close_reason)
+        code = int(close_code) if peer_code is None else peer_code
+        ctx.metrics.socket_closed(kind, code, conn.slow)
         log.info(
             "ws_closed",
-            close_code=int(close_code) if peer_code is None else peer_code,
+            close_code=code,
+            closed_by="server" if peer_code in _SERVER_CLOSES else "client",
+            reason=close_reason or conn.slow,
             frames_in=received,
             frames_out=conn.sent_frames,
             seconds=round(time.monotonic() - started, 3),
@@ -271,6 +289,7 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
     max_body = ctx.settings.max_body_chars
     while True:
         message = await websocket.receive()
+        arrived = time.monotonic()
         if message["type"] == "websocket.disconnect":
             return received, int(message.get("code") or CloseCode.NO_STATUS)
         received += 1
@@ -283,7 +302,7 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
             frame = parse_client_frame(text, max_body_chars=max_body)
             # shielded: a socket that goes away mid-frame must not cancel a unit of work half
             # way (a transaction cut by cancellation can keep SQLite's write lock)
-            work = asyncio.ensure_future(_handle(ctx, conn, frame))
+            work = asyncio.ensure_future(_handle(ctx, conn, frame, arrived))
             try:
                 await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -309,8 +328,8 @@ async def _receive(ctx: AppContext, websocket: WebSocket, conn: Connection) -> t
                 )
 
 
-async def _handle(ctx: AppContext, conn: Connection, frame: ClientFrame) -> None:
-    await ctx.relay.handle(conn, frame)
+async def _handle(ctx: AppContext, conn: Connection, frame: ClientFrame, arrived: float) -> None:
+    await ctx.relay.handle(conn, frame, arrived)
 
 
 def _finished_after_close(work: asyncio.Future[None]) -> None:

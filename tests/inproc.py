@@ -27,13 +27,15 @@ ORIGIN = "http://127.0.0.1"
 
 class App:
     """The running app: ``http`` is a client from 127.0.0.1; ``client(address)`` makes
-    another, from another address (its own cookies)."""
+    another, from another address (its own cookies). ``state``: what its lifespan yielded
+    (``ctx``, ``console``), for a test that drives a part of it by hand."""
 
     base_url = ORIGIN  # what a browser of the console would call it
 
-    def __init__(self, served: Any, database_url: str) -> None:
+    def __init__(self, served: Any, database_url: str, state: dict[str, Any] | None = None) -> None:
         self._served = served
         self.database_url = database_url
+        self.state = state or {}
         self._clients: list[httpx.AsyncClient] = []
         self.http = self.client("127.0.0.1")
 
@@ -61,7 +63,7 @@ async def inprocess_app(database_url: str, **settings: Any) -> AsyncIterator[App
             # what a server does with the lifespan's state: a copy in every request's scope
             await app({**scope, "state": dict(state or {})}, receive, send)
 
-        running = App(served, database_url)
+        running = App(served, database_url, dict(state or {}))
         try:
             yield running
         finally:

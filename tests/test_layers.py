@@ -106,6 +106,10 @@ OWNERS = {
     "audit_heads": "chat.audit",
     "audit_gate": "chat.audit",
     "legal_holds": "chat.holds",
+    "api_keys": "agents.apikeys",
+    "events_outbox": "chat.outbox",  # each change's owner emits through it, in its transaction
+    "webhook_endpoints": "agents.webhooks.endpoints",
+    "webhook_deliveries": "agents.webhooks.deliveries",
 }
 # a module that writes on behalf of its owner: the batch writer, and the slow path of the
 # store (retention, erasure)

@@ -77,7 +77,7 @@ class CampaignFeed(VisitorListener):
         self.hub = hub
         self.store = store
         self.campaigns = CampaignStore(db)
-        self.tracking = Tracking(db)
+        self.tracking = Tracking(db, store.outbox)
         self.id = f"campaign-feed-{uuid.uuid4()}"
         self._tick = tick
         self._reread = reread

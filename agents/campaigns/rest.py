@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
+from agents.apikeys import agent_id_of
 from agents.campaigns import reviews
 from agents.campaigns.definition import Arm, Caps, Definition, Goal
 from agents.campaigns.feed import announce
@@ -20,6 +21,7 @@ from agents.campaigns.results import campaign_results, results_csv, results_svg
 from agents.campaigns.store import Campaign, CampaignStore
 from agents.privacy import actor_of
 from agents.rest import Body, Call, Op, Param
+from agents.scopes import SESSION_ONLY
 from agents.teams import space_id_of
 from chat.audit import record
 from chat.clock import as_utc
@@ -140,7 +142,7 @@ async def create_campaign(call: Call) -> dict[str, Any]:
     )
     campaign = await _store(call).create(
         space_id,
-        call.me.id,
+        agent_id_of(call.me),  # None when made with an API key (the audit names it)
         name=body.name,
         priority=body.priority,
         starts_at=_utc(body.starts_at),
@@ -198,7 +200,7 @@ async def update_campaign(call: Call) -> dict[str, Any]:
         for field in parts:
             if field in given and getattr(body, field) is not None:
                 changes[field] = checked[field]
-    updated = await _store(call).update(campaign, call.me.id, changes)
+    updated = await _store(call).update(campaign, agent_id_of(call.me), changes)
     if updated.version != campaign.version:
         announce(call.ctx.hub, campaign.space_id)
     return _view(call, updated)
@@ -207,7 +209,7 @@ async def update_campaign(call: Call) -> dict[str, Any]:
 async def _transition(call: Call, action: Literal["launch", "pause", "kill"]) -> dict[str, Any]:
     campaign = await _campaign(call)
     updated = await _store(call).transition(
-        campaign, call.me.id, action, actor=actor_of(call.request, call.me)
+        campaign, agent_id_of(call.me), action, actor=actor_of(call.request, call.me)
     )
     announce(call.ctx.hub, campaign.space_id)
     return _view(call, updated)
@@ -364,6 +366,7 @@ OPS = [
         response="Campaign",
         status=201,
         errors=(400, 403, 404),
+        scopes=("campaigns:write",),
     ),
     Op(
         "GET",
@@ -374,6 +377,7 @@ OPS = [
         response="CampaignList",
         query=(Param("space", "A space's key"),),
         errors=_ERR,
+        scopes=("campaigns:write", "metrics:read"),
     ),
     Op(
         "GET",
@@ -383,6 +387,7 @@ OPS = [
         "campaigns",
         response="CampaignDetail",
         errors=_ERR,
+        scopes=("campaigns:write", "metrics:read"),
     ),
     Op(
         "PATCH",
@@ -393,6 +398,7 @@ OPS = [
         body=CampaignChange,
         response="Campaign",
         errors=(400, 403, 404, 409),
+        scopes=("campaigns:write",),
     ),
     Op(
         "POST",
@@ -402,6 +408,7 @@ OPS = [
         "campaigns",
         response="Campaign",
         errors=(403, 404, 409),
+        scopes=("campaigns:write",),
     ),
     Op(
         "POST",
@@ -411,6 +418,7 @@ OPS = [
         "campaigns",
         response="Campaign",
         errors=(403, 404, 409),
+        scopes=("campaigns:write",),
     ),
     Op(
         "POST",
@@ -420,6 +428,7 @@ OPS = [
         "campaigns",
         response="Campaign",
         errors=(403, 404, 409),
+        scopes=("campaigns:write",),
     ),
     Op(
         "GET",
@@ -434,6 +443,7 @@ OPS = [
             Param("series", "true: the cumulative figures over time too (what the charts draw)"),
         ),
         errors=(400, 403, 404),
+        scopes=("campaigns:write", "metrics:read"),
     ),
     Op(
         "GET",
@@ -444,6 +454,7 @@ OPS = [
         response="ReviewTags",
         query=(Param("space", "A space's key"),),
         errors=(400, 403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "PUT",
@@ -455,6 +466,7 @@ OPS = [
         response="ReviewTags",
         query=(Param("space", "A space's key"),),
         errors=(400, 403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "GET",
@@ -470,6 +482,7 @@ OPS = [
             Param("limit", "1 to 100 (20)", {"type": "integer"}),
         ),
         errors=(400, 403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "PUT",
@@ -481,6 +494,7 @@ OPS = [
         response="TranscriptTags",
         query=(_PHASE,),
         errors=(400, 403, 404),
+        scopes=SESSION_ONLY,
     ),
     Op(
         "GET",
@@ -490,5 +504,6 @@ OPS = [
         "campaigns",
         query=(_PHASE,),
         errors=(400, 403, 404),
+        scopes=("campaigns:write", "metrics:read"),
     ),
 ]

@@ -117,7 +117,7 @@ class CampaignStore:
     async def create(
         self,
         space_id: str,
-        agent_id: str,
+        agent_id: str | None,
         *,
         name: str,
         priority: int,
@@ -211,7 +211,9 @@ class CampaignStore:
                 for r in rows
             ]
 
-    async def update(self, campaign: Campaign, agent_id: str, changes: dict[str, Any]) -> Campaign:
+    async def update(
+        self, campaign: Campaign, agent_id: str | None, changes: dict[str, Any]
+    ) -> Campaign:
         """Apply a PATCH: ``changes`` holds the top-level fields given (``definition`` parts
         already checked). Ended campaigns are final; goals are fixed once launched."""
         now = utcnow()
@@ -261,7 +263,7 @@ class CampaignStore:
     async def transition(
         self,
         campaign: Campaign,
-        agent_id: str,
+        agent_id: str | None,
         action: Literal["launch", "pause", "kill"],
         *,
         actor: Actor | None = None,

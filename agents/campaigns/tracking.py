@@ -4,7 +4,9 @@
 
 A conversion is written when it happens, at most once per visitor, phase and goal, and only
 within the goal's attribution window after the visitor's exposure in that phase. Results then
-count rows; they never replay events.
+count rows; they never replay events. A new exposure and a new conversion are also written
+to the events outbox (``campaign.exposure``, ``goal.converted``; chat/outbox.py) in the same
+transaction, when the space's webhooks want them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from chat.db import Database
 from chat.holds import HoldSet
 from chat.keeper import Counts, Keeper, Ref
 from chat.models import visitors
+from chat.outbox import Outbox
 
 __all__ = ["Exposed", "Tracking", "TrackingKeeper", "delete_space_tracking"]
 
@@ -44,13 +47,15 @@ def _insert_ignore(db: Database, table: sa.Table) -> Any:
 
 
 class Tracking:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        self.outbox = outbox or Outbox()
 
     async def expose(
         self, campaign_id: str, phase: int, space_id: str, visitor_id: str, arm: str
     ) -> bool:
         """Record the exposure; False when the visitor was already exposed in this phase."""
+        now = utcnow()
         async with self.db.write() as conn:
             result = await conn.execute(
                 _insert_ignore(self.db, exposures).values(
@@ -59,9 +64,20 @@ class Tracking:
                     space_id=space_id,
                     visitor_id=visitor_id,
                     arm=arm,
-                    at=utcnow(),
+                    at=now,
                 )
             )
+            if result.rowcount:
+                event = {
+                    "campaign_id": campaign_id,
+                    "phase": phase,
+                    "arm": arm,
+                    "visitor_id": visitor_id,
+                    "at": iso(now),
+                }
+                await self.outbox.emit(
+                    conn, space_id, "campaign.exposure", event, visitor_id=visitor_id, at=now
+                )
         return bool(result.rowcount)
 
     async def exposed(
@@ -128,8 +144,32 @@ class Tracking:
         if not rows:
             return 0
         async with self.db.write() as conn:
-            result = await conn.execute(_insert_ignore(self.db, conversions), rows)
-        return max(0, result.rowcount or 0)
+            if not self.outbox.interest.spaces("goal.converted"):
+                result = await conn.execute(_insert_ignore(self.db, conversions), rows)
+                return max(0, result.rowcount or 0)
+            new = (
+                await conn.execute(
+                    _insert_ignore(self.db, conversions)
+                    .values(rows)
+                    .returning(*(conversions.c[k] for k in rows[0]))
+                )
+            ).all()
+            space_id = await conn.scalar(
+                sa.select(visitors.c.space_id).where(visitors.c.id == visitor_id)
+            )
+            for c in new:
+                event = {
+                    "campaign_id": c.campaign_id,
+                    "phase": c.phase,
+                    "goal": c.goal,
+                    "arm": c.arm,
+                    "visitor_id": visitor_id,
+                    "at": iso(at),
+                }
+                await self.outbox.emit(
+                    conn, str(space_id), "goal.converted", event, visitor_id=visitor_id, at=at
+                )
+        return len(new)
 
 
 async def delete_space_tracking(conn: AsyncConnection, space_id: str) -> None:

@@ -4,6 +4,8 @@
 import { patch, post, del } from "./api.js";
 import { bidi, bidiText, clear, h } from "./dom.js";
 import { t } from "./i18n.js";
+import { keysPanel } from "./keys.js";
+import { webhooksPanel } from "./webhooks.js";
 
 const ROLES = ["relation", "marketing", "admin"];
 
@@ -24,7 +26,7 @@ function dialogShell(titleId, title, onClose) {
 
 export function openAdmin(ctx) {
   const { body } = dialogShell("admin-title", t("admin.title"), () => ctx.reload());
-  const tabs = ["agents", "teams", "canned"];
+  const tabs = ["agents", "teams", "canned", "keys", "webhooks"];
   const panel = h("div", { class: "tab-panel", role: "tabpanel", tabindex: "0" });
   const tabButtons = tabs.map((tab) =>
     h(
@@ -65,6 +67,8 @@ export function openAdmin(ctx) {
       if (tab === "agents") agentsPanel(ctx, panel, () => show("agents"));
       if (tab === "teams") teamsPanel(ctx, panel, () => show("teams"));
       if (tab === "canned") cannedPanel(ctx, panel, () => show("canned"));
+      if (tab === "keys") await keysPanel(ctx, panel, () => show("keys"));
+      if (tab === "webhooks") await webhooksPanel(ctx, panel, () => show("webhooks"));
     } catch (err) {
       ctx.handleError(err);
     }

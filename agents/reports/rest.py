@@ -166,5 +166,6 @@ OPS = [
             Param("by", "A breakdown", {"type": "string", "enum": list(BY)}),
         ),
         errors=(400, 404),
+        scopes=("metrics:read",),
     )
 ]

@@ -21,10 +21,14 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from chat.broker.base import Delivery, Reconnected
 from chat.broker.resp import RedisAddress, RespConnection, RespError, encode_command
 from chat.logging import get_logger
+
+if TYPE_CHECKING:
+    from chat.metrics import Metrics
 
 __all__ = ["RESYNC_CHANNEL", "RedisBroker", "default_prefix"]
 
@@ -63,13 +67,16 @@ class RedisBroker:
         batch: int = 1024,
         subscribe_timeout: float = 2.0,
         health_interval: float = 15.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._address = RedisAddress.from_url(url)
         # every channel on the wire is prefixed; callers only ever see their own names
         self.prefix = default_prefix(self._address) if prefix is None else prefix
         self._wire_prefix = self.prefix.encode()
         self._channels: set[str] = {RESYNC_CHANNEL}
-        self._pending: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        # (channel, payload, when queued): the lag of each batch is its oldest's
+        self._pending: collections.deque[tuple[bytes, bytes, float]] = collections.deque()
+        self._metrics = metrics
         self._max_pending = max_pending
         self._batch = batch
         self._subscribe_timeout = subscribe_timeout
@@ -236,6 +243,8 @@ class RedisBroker:
                             seconds = round(time.monotonic() - (down_since or time.monotonic()), 3)
                             down_since, self._unconfirmed = None, False
                             log.info("broker_up", down_seconds=seconds)
+                            if self._metrics is not None:
+                                self._metrics.broker_reconnected("subscriber")
                             yield Reconnected(seconds)
             except (*_FAILURES, RespError) as exc:
                 if self._closed:
@@ -259,7 +268,9 @@ class RedisBroker:
         if len(self._pending) >= self._max_pending:
             self._pending.popleft()
             self._dropped = True
-        self._pending.append((self._wire(channel), payload.encode()))
+            if self._metrics is not None:
+                self._metrics.broker_dropped.inc()
+        self._pending.append((self._wire(channel), payload.encode(), time.monotonic()))
         self._wakeup.set()
 
     async def _publish_loop(self) -> None:
@@ -274,20 +285,25 @@ class RedisBroker:
                         try:
                             conn = await RespConnection.open(self._address)
                         except _FAILURES:
+                            if self._metrics is not None:
+                                self._metrics.broker_pending.set(len(self._pending))
                             attempt += 1
                             await asyncio.sleep(_backoff(attempt))
                             continue
                         if attempt:
                             log.info("broker_publisher_up", pending=len(self._pending))
+                            if self._metrics is not None:
+                                self._metrics.broker_reconnected("publisher")
                         attempt = 0
                     if self._dropped:  # some were lost: every node reads the store again
                         self._dropped = False
-                        self._pending.append((self._wire(RESYNC_CHANNEL), b"overflow"))
+                        resync = (self._wire(RESYNC_CHANNEL), b"overflow", time.monotonic())
+                        self._pending.append(resync)
                     batch = [
                         self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))
                     ]
                     try:
-                        conn.write(b"".join(encode_command(b"PUBLISH", c, p) for c, p in batch))
+                        conn.write(b"".join(encode_command(b"PUBLISH", c, p) for c, p, _ in batch))
                         async with asyncio.timeout(5.0):
                             await conn.drain()
                             await conn.read_n(len(batch))
@@ -302,10 +318,16 @@ class RedisBroker:
                                 reason=_reason(exc),
                                 pending=len(self._pending),
                             )
+                        if self._metrics is not None:
+                            self._metrics.broker_pending.set(len(self._pending))
                         attempt += 1
                         await conn.close()
                         conn = None
                         await asyncio.sleep(_backoff(attempt))
+                        continue
+                    if self._metrics is not None:
+                        self._metrics.published(time.monotonic() - batch[0][2])
+                        self._metrics.broker_pending.set(len(self._pending))
         finally:
             if conn is not None:
                 await conn.close()

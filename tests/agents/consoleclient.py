@@ -1,5 +1,6 @@
 """A console client for tests: signs in like the console does (cookie + CSRF header) and
-opens the agent socket with the session's ws_token."""
+opens the agent socket with the session's ws_token; and a client of the REST API with an
+API key (``Authorization: Bearer``, no cookie, no CSRF token)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.wsclient import ChatClient, visitor_token
 __all__ = [
     "PASSWORD",
     "ConsoleAgent",
+    "KeyClient",
     "console_agent",
     "insert_agent",
     "open_visitor",
@@ -115,6 +117,23 @@ class ConsoleAgent:
             with contextlib.suppress(Exception):
                 await s.close()
         await self.http.aclose()
+
+
+@dataclass(eq=False)
+class KeyClient:
+    """Requests made with an API key, as a server would: its header only."""
+
+    http: httpx.AsyncClient
+    key: str
+
+    async def call(self, method: str, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
+        headers = {"authorization": f"Bearer {self.key}", **kwargs.pop("headers", {})}
+        return await self.http.request(method, path, json=json, headers=headers, **kwargs)
+
+    async def ok(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
+        r = await self.call(method, path, json, **kwargs)
+        assert r.status_code < 300, (r.status_code, r.text)
+        return r.json() if r.content else None
 
 
 async def console_agent(

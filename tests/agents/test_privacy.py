@@ -75,7 +75,7 @@ async def test_the_dry_run_counts_what_the_run_deletes_and_keeps_the_recent(
     expected = {
         "conversations": 3, "messages": 9, "notes": 3, "conversation_tags": 3, "read_marks": 3,
         "csat_ratings": 3, "transcript_reviews": 0, "email_outbox": 0, "exposures": 3,
-        "goal_events": 3, "conversions": 3,
+        "goal_events": 3, "conversions": 3, "webhook_deliveries": 0, "events_outbox": 0,
         "visitors": 3,  # freed by the same run: counted by the dry run too
     }  # fmt: skip
     assert plan.counts == expected
@@ -213,6 +213,7 @@ async def test_an_erasure_leaves_no_trace_and_reports_count_the_same(
     assert result.counts == {
         "messages": 5, "conversations": 1, "notes": 1, "read_marks": 1, "csat_ratings": 1,
         "goal_events": 1, "exposures": 1, "conversions": 1, "visitors": 1, "email_outbox": 0,
+        "webhook_deliveries": 0, "events_outbox": 0,
     }  # fmt: skip
 
     everything = await _every_text(db)

@@ -89,14 +89,15 @@ async def test_retention_policy_dry_run_and_preview(inproc: App) -> None:
         bad = await admin.call("GET", f"/api/spaces/{space}/retention?messages=lots")
         assert bad.status_code == 400 and "messages" in bad.json()["error"]["message"]
 
-        saved = await admin.ok("PUT", f"/api/spaces/{space}/retention", {"messages": 5})
+        put = await admin.call("PUT", f"/api/spaces/{space}/retention", {"messages": 5})
+        saved = put.json()
         assert saved["policy"]["messages"] == 5
         assert saved["dry_run"]["counts"]["conversations"] == 2
         log = await admin.ok("GET", f"/api/audit?space={space}&action=retention.update")
         [entry] = log["entries"]
         assert entry["diff"] == {"messages": [None, 5]}
         assert entry["actor"]["name"] == "Admin 0" and entry["actor"]["ip"] == "127.0.0.1"
-        assert entry["request_id"]
+        assert entry["request_id"] == put.headers["x-request-id"]  # and in its log lines
 
 
 async def test_holds_over_rest(inproc: App) -> None:

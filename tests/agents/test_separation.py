@@ -1,8 +1,10 @@
 """Separation of spaces, proven route by route and frame by frame: with an admin of space A,
 every operation of the OpenAPI document is sent once with the ids of space B's things and
-once with ids that do not exist, and the two answers must be the same bytes; every client
-frame type likewise over A's sockets. B's things are unchanged afterwards. An operation or
-a frame type this file does not aim is a failure: a new route must say how it is kept apart.
+once with ids that do not exist, and the two answers must be the same bytes; then every
+operation an API key reaches likewise, with a key of space A holding every scope; every
+client frame type likewise over A's sockets. B's things are unchanged afterwards. An
+operation or a frame type this file does not aim is a failure: a new route must say how it
+is kept apart.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, Protocol, get_args
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
+from agents.scopes import SCOPES
 from agents.services import OPS
 from chat.clock import utcnow
 from chat.db import Database
 from chat.models import conversations, legal_holds
 from chat.protocol import ClientFrame
-from tests.agents.consoleclient import ConsoleAgent, console_agent, open_visitor
+from tests.agents.consoleclient import ConsoleAgent, KeyClient, console_agent, open_visitor
 from tests.agents.test_campaigns_api import BODY as CAMPAIGN
 from tests.conftest import new_space
 from tests.inproc import App
@@ -44,11 +48,13 @@ class Ids:
     canned: str
     campaign: str
     hold: str
+    key: str  # an API key's id
+    webhook: str
 
 
 def _missing() -> Ids:
     new = lambda: str(uuid.uuid4())  # noqa: E731
-    return Ids("no-such-space", new(), new(), new(), new(), new(), new(), new())
+    return Ids("no-such-space", new(), new(), new(), new(), new(), new(), new(), new(), new())
 
 
 @dataclass
@@ -202,7 +208,34 @@ AIMS: dict[tuple[str, str], Aim | None] = {
         {"messages": 1},
     ),
     ("GET", "/api/audit"): lambda i, m: (_q("/api/audit", space=i.space), None),
+    ("POST", "/api/keys"): lambda i, m: (
+        "/api/keys",
+        {"space": i.space, "name": "probe", "scopes": ["audit:read"]},
+    ),
+    ("GET", "/api/keys"): lambda i, m: (_q("/api/keys", space=i.space), None),
+    ("DELETE", "/api/keys/{id}"): lambda i, m: (f"/api/keys/{i.key}", None),
+    ("POST", "/api/webhooks"): lambda i, m: (
+        "/api/webhooks",
+        {"space": i.space, "url": HOOK_URL, "events": ["webhook.test"]},
+    ),
+    ("GET", "/api/webhooks"): lambda i, m: (_q("/api/webhooks", space=i.space), None),
+    ("GET", "/api/webhooks/{id}"): lambda i, m: (f"/api/webhooks/{i.webhook}", None),
+    ("PATCH", "/api/webhooks/{id}"): lambda i, m: (
+        f"/api/webhooks/{i.webhook}",
+        {"enabled": False, "rotate_secret": True},
+    ),
+    ("DELETE", "/api/webhooks/{id}"): lambda i, m: (f"/api/webhooks/{i.webhook}", None),
+    ("GET", "/api/webhooks/{id}/deliveries"): lambda i, m: (
+        f"/api/webhooks/{i.webhook}/deliveries",
+        None,
+    ),
+    ("POST", "/api/webhooks/{id}/test"): lambda i, m: (f"/api/webhooks/{i.webhook}/test", None),
+    ("POST", "/api/webhooks/{id}/redeliver"): lambda i, m: (
+        f"/api/webhooks/{i.webhook}/redeliver",
+        {"event_id": "evt_0"},
+    ),
 }
+HOOK_URL = "https://93.184.215.14/hook"  # a public address: no DNS needed to check it
 
 
 async def _space_b(app: App) -> tuple[Ids, ConsoleAgent]:
@@ -228,9 +261,15 @@ async def _space_b(app: App) -> tuple[Ids, ConsoleAgent]:
     hold = (
         await admin.call("POST", "/api/holds", {"space": key, "scope": "space", "reason": "law"})
     ).json()
+    api_key = await admin.ok(
+        "POST", "/api/keys", {"space": key, "name": "B", "scopes": ["audit:read"]}
+    )
+    webhook = await admin.ok(
+        "POST", "/api/webhooks", {"space": key, "url": HOOK_URL, "events": ["webhook.test"]}
+    )
     ids = Ids(
         key, life.conversation_id, life.visitor_id, admin.id, team["id"], canned["id"],
-        campaign["id"], hold["id"],
+        campaign["id"], hold["id"], api_key["id"], webhook["id"],
     )  # fmt: skip
     return ids, admin
 
@@ -254,6 +293,36 @@ async def _space_a(app: App) -> tuple[Mine, ConsoleAgent]:
     return Mine(key, life.conversation_id, team["id"], campaign["id"], admin.id), admin
 
 
+class _Caller(Protocol):
+    async def call(self, method: str, path: str, json: Any = None) -> httpx.Response: ...
+
+
+async def _aim_every(caller: _Caller, ops: set[tuple[str, str]], theirs: Ids, mine: Mine) -> int:
+    """Each of these operations with B's ids and with missing ids: the same bytes. Those
+    that name nothing list A's things only. The number compared."""
+    b_text = {theirs.conversation, theirs.visitor, theirs.team, theirs.canned, theirs.campaign,
+              theirs.hold, theirs.agent, theirs.key, theirs.webhook}  # fmt: skip
+    compared = 0
+    for (method, path), aim in sorted(AIMS.items()):
+        if (method, path) not in ops:
+            continue
+        if aim is None:
+            if method == "GET" and path != "/api/setup":  # what it lists is A's only
+                r = await caller.call(method, path)
+                assert r.status_code == 200, (path, r.text)
+                assert not [t for t in b_text if t in r.text], path
+            continue
+        foreign_path, foreign_body = aim(theirs, mine)
+        missing_path, missing_body = aim(_missing(), mine)
+        foreign = await caller.call(method, foreign_path, foreign_body)
+        missing = await caller.call(method, missing_path, missing_body)
+        assert foreign.status_code == missing.status_code, (method, path, foreign.text)
+        assert foreign.content == missing.content, (method, path, foreign.text, missing.text)
+        assert foreign.status_code in (400, 404), (method, path, foreign.status_code)
+        compared += 1
+    return compared
+
+
 async def test_every_route_answers_another_spaces_ids_as_ids_that_do_not_exist(
     inproc: App,
 ) -> None:
@@ -268,30 +337,35 @@ async def test_every_route_answers_another_spaces_ids_as_ids_that_do_not_exist(
 
     theirs, their_admin = await _space_b(inproc)
     mine, me = await _space_a(inproc)
-    b_text = {theirs.conversation, theirs.visitor, theirs.team, theirs.canned, theirs.campaign,
-              theirs.hold, theirs.agent}  # fmt: skip
-    compared = 0
     try:
-        for (method, path), aim in sorted(AIMS.items()):
-            if aim is None:
-                if method == "GET" and path != "/api/setup":  # what it lists is A's only
-                    r = await me.call(method, path)
-                    assert r.status_code == 200, (path, r.text)
-                    assert not [t for t in b_text if t in r.text], path
-                continue
-            foreign_path, foreign_body = aim(theirs, mine)
-            missing_path, missing_body = aim(_missing(), mine)
-            foreign = await me.call(method, foreign_path, foreign_body)
-            missing = await me.call(method, missing_path, missing_body)
-            assert foreign.status_code == missing.status_code, (method, path, foreign.text)
-            assert foreign.content == missing.content, (method, path, foreign.text, missing.text)
-            assert foreign.status_code in (400, 404), (method, path, foreign.status_code)
-            compared += 1
+        compared = await _aim_every(me, served, theirs, mine)
     finally:
         await me.close()
     assert compared == sum(aim is not None for aim in AIMS.values())
+    await _b_unchanged(inproc, theirs, their_admin)
 
-    # and nothing of B moved
+
+async def test_every_route_a_key_reaches_answers_another_spaces_ids_as_ids_that_do_not_exist(
+    inproc: App,
+) -> None:
+    """The same with an API key of space A that holds every scope: its principal is limited
+    to its one space, whatever the operation lets it do there."""
+    reachable = {(op.method, op.path) for op in OPS if op.signed_in and op.scopes}
+    theirs, their_admin = await _space_b(inproc)
+    mine, me = await _space_a(inproc)
+    made = await me.ok(
+        "POST", "/api/keys", {"space": mine.space, "name": "every scope", "scopes": list(SCOPES)}
+    )
+    await me.close()
+    key = KeyClient(inproc.client("127.0.0.1"), made["key"])
+    compared = await _aim_every(key, reachable, theirs, mine)
+    assert compared == sum(AIMS[r] is not None for r in reachable)
+    assert compared >= 25  # most of the API is open to keys
+    await _b_unchanged(inproc, theirs, their_admin)
+
+
+async def _b_unchanged(inproc: App, theirs: Ids, their_admin: ConsoleAgent) -> None:
+    """Nothing of B moved."""
     detail = await their_admin.ok("GET", f"/api/conversations/{theirs.conversation}")
     assert detail["conversation"]["status"] == "open" and detail["notes"][0]["body"].startswith(
         "VIP"
@@ -308,6 +382,11 @@ async def test_every_route_answers_another_spaces_ids_as_ids_that_do_not_exist(
     finally:
         await db.dispose()
     assert probe == 0
+    keys = (await their_admin.ok("GET", "/api/keys"))["keys"]
+    assert [k["status"] for k in keys if k["id"] == theirs.key] == ["active"]
+    assert "probe" not in [k["name"] for k in keys]
+    [hook] = (await their_admin.ok("GET", "/api/webhooks"))["webhooks"]
+    assert hook["id"] == theirs.webhook and hook["enabled"] and not hook["previous_secret_until"]
     await their_admin.close()
 
 

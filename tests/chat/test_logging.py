@@ -87,6 +87,19 @@ async def test_log_is_json_with_ids_and_without_secrets(own_server: ServerProces
     assert by_kind["visitor"]["principal_id"] == visitor["visitor_id"]
     assert by_kind["agent"]["principal_id"] == agent.welcome["agent"]["id"]
 
+    for line in closed:
+        assert line["closed_by"] == "client" and line["close_code"] == 1000
+        assert line["frames_in"] >= 1 and line["frames_out"] >= 1 and line["seconds"] >= 0
+    assert by_kind["visitor"]["space"] == "default"
+
+    # one line per request: its route template (never the raw path of a matched route), the
+    # ids its handler named, and the request id of its X-Request-Id
+    requests = [line for line in lines if line["event"] == "http_request"]
+    assert all(line["request_id"] and "route" in line for line in requests)
+    token = next(line for line in requests if line["route"] == "/api/visitors")
+    assert token["visitor_id"] == visitor["visitor_id"] and token["space"] == "default"
+    assert token["status"] == 201 and "path" not in token
+
     refused = [line for line in lines if line["event"] == "ws_hello_refused"]
     assert len(refused) == 1 and refused[0]["request_id"]
     # every line logged inside a connection names it
