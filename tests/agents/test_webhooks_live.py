@@ -11,6 +11,10 @@ tests/agents/test_webhooks.py.)
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +26,7 @@ from standardwebhooks import Webhook
 from tests.agents.consoleclient import console_agent, open_visitor
 from tests.agents.receiver import Received, Receiver, Reply
 from tests.conftest import BACKENDS, new_database, new_space
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, free_port
 
 ENV = {
     "CAUSETTE_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
@@ -155,3 +159,62 @@ async def test_a_chat_over_real_sockets_reaches_the_receiver(database: str, tmp_
     finally:
         node.stop()
         await receiver.stop()
+
+
+async def _listening(port: int) -> None:
+    """Until the receiver's port takes connections (another process: nothing to await)."""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+def _documented_receiver() -> str:
+    """The whole receiver of docs/integrations.md, as the reader would copy it."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "integrations.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    [receiver] = [b for b in blocks if "ThreadingHTTPServer" in b]
+    return receiver
+
+
+async def test_the_documented_receiver_gets_verified_deliveries(tmp_path: Path) -> None:
+    with new_database("sqlite", tmp_path) as url:
+        node = _node(url, tmp_path / "node")
+        script = tmp_path / "receiver.py"
+        script.write_text(_documented_receiver())
+        port = free_port()
+        receiver: asyncio.subprocess.Process | None = None
+        try:
+            admin = await console_agent(node, role="admin", spaces=["default"])
+            made = await admin.ok(
+                "POST",
+                "/api/webhooks",
+                {"space": "default", "url": f"http://127.0.0.1:{port}/hooks/causette",
+                 "events": ["message.created"]},
+            )  # fmt: skip
+            receiver = await asyncio.create_subprocess_exec(
+                sys.executable, str(script), str(port),
+                env={**os.environ, "WEBHOOK_SECRET": made["secret"]},
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            await _listening(port)
+            visitor, conv = await open_visitor(node, "default", "Hello from the docs")
+            assert receiver.stdout is not None
+            line = await asyncio.wait_for(receiver.stdout.readline(), 20)
+            event = json.loads(line)  # printed only once verified
+            assert event["type"] == "message.created"
+            assert event["data"]["conversation_id"] == conv
+            assert event["data"]["message"]["body"] == "Hello from the docs"
+            await visitor.close()
+            await admin.close()
+        finally:
+            if receiver is not None:
+                receiver.kill()
+                await receiver.wait()
+            node.stop()
