@@ -80,13 +80,13 @@ class Receiver:
                 await writer.drain()
                 if len(self.got) >= self.want:
                     self.done.set()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the sender closed, or the benchmark is over
         finally:
             writer.close()
 
 
-async def _visitor(base: str, ws_url: str, n: int) -> None:
+async def _visitor(base: str, ws_url: str, n: int, interval: float) -> None:
     async with httpx.AsyncClient(base_url=base) as http:
         token = (await http.post("/api/visitors", json={"space": "default"})).json()["token"]
     async with websockets.connect(f"{ws_url}/ws/visitor?space=default") as ws:
@@ -105,6 +105,8 @@ async def _visitor(base: str, ws_url: str, n: int) -> None:
                 if got["type"] == "ack":
                     conversation = got["conversation_id"]
                     break
+            if interval:
+                await asyncio.sleep(interval)  # the offered rate: a schedule, not a wait
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -154,7 +156,9 @@ async def run(args: argparse.Namespace, key: str, port: int) -> dict[str, Any]:
         r.raise_for_status()
     receiver.want = args.visitors * args.messages
     start = time.perf_counter()
-    await asyncio.gather(*(_visitor(base, ws_url, args.messages) for _ in range(args.visitors)))
+    await asyncio.gather(
+        *(_visitor(base, ws_url, args.messages, args.interval) for _ in range(args.visitors))
+    )
     sent = time.perf_counter() - start
     await asyncio.wait_for(receiver.done.wait(), 300)
     arrivals = [at for at, _ in receiver.got]
@@ -178,6 +182,9 @@ def main() -> None:
     p.add_argument("--pg", help="admin DSN: a fresh database is made next to it")
     p.add_argument("--visitors", type=int, default=50)
     p.add_argument("--messages", type=int, default=40)
+    p.add_argument(
+        "--interval", type=float, default=0.0, help="seconds between a visitor's messages (0)"
+    )
     args = p.parse_args()
     name = None
     if args.pg:
