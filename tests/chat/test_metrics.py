@@ -2,7 +2,7 @@
 as Prometheus reads them (``text_string_to_metric_families``): on the address of
 CAUSETTE_METRICS_ADDRESS, the sum of both workers; on the main port, refused without
 authorization; a previous run's files not counted; the labels bounded whatever the number
-of visitors (``CAUSETTE_TEST_METRICS_VISITORS``, 200 by default); a killed worker's sockets
+of visitors (``CAUSETTE_TEST_METRICS_VISITORS``, 1,000 by default); a killed worker's sockets
 no longer counted as open."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from tests.servers import (
 from tests.services import worker_pid_of
 
 ROOT = Path(__file__).resolve().parents[2]
-VISITORS = int(os.environ.get("CAUSETTE_TEST_METRICS_VISITORS", "200"))
+VISITORS = int(os.environ.get("CAUSETTE_TEST_METRICS_VISITORS", "1000"))
 FIRST_WAVE = 10  # visitors before the first look at the series; the rest come after
 UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
 HEX_ID = re.compile(r"[0-9a-f]{16,}", re.I)  # a request or connection id
