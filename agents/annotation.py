@@ -125,33 +125,7 @@ class AnnotationKeeper(Keeper):
     visitor's conversations (agents write about the visitor there) and keeps the tags,
     which reports count."""
 
-    async def count_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
-    ) -> Counts:
-        ids = conversation_ids.scalar_subquery()
-        n_notes = await conn.scalar(
-            sa.select(sa.func.count()).where(notes.c.conversation_id.in_(ids))
-        )
-        n_tags = await conn.scalar(
-            sa.select(sa.func.count()).where(conversation_tags.c.conversation_id.in_(ids))
-        )
-        return {"notes": int(n_notes or 0), "conversation_tags": int(n_tags or 0)}
-
-    async def delete_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: list[str]
-    ) -> Counts:
-        gone_notes = await conn.execute(
-            notes.delete().where(notes.c.conversation_id.in_(conversation_ids))
-        )
-        gone_tags = await conn.execute(
-            conversation_tags.delete().where(
-                conversation_tags.c.conversation_id.in_(conversation_ids)
-            )
-        )
-        return {
-            "notes": int(gone_notes.rowcount or 0),
-            "conversation_tags": int(gone_tags.rowcount or 0),
-        }
+    conversation_columns = (notes.c.conversation_id, conversation_tags.c.conversation_id)
 
     async def erase_visitor(
         self,

@@ -275,23 +275,7 @@ class CsatKeeper(Keeper):
     """A rating goes with its conversation. An erasure deletes its comment and moves its
     score to the anonymous profile, so satisfaction figures stay as they were."""
 
-    async def count_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
-    ) -> Counts:
-        n = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                csat_ratings.c.conversation_id.in_(conversation_ids.scalar_subquery())
-            )
-        )
-        return {"csat_ratings": int(n or 0)}
-
-    async def delete_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: list[str]
-    ) -> Counts:
-        gone = await conn.execute(
-            csat_ratings.delete().where(csat_ratings.c.conversation_id.in_(conversation_ids))
-        )
-        return {"csat_ratings": int(gone.rowcount or 0)}
+    conversation_columns = (csat_ratings.c.conversation_id,)
 
     def visitor_columns(self) -> list[sa.Column[Any]]:
         return [csat_ratings.c.visitor_id]

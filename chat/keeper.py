@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,17 +37,32 @@ class Keeper:
         """Delete at most ``limit`` of them per table; the counts deleted."""
         return {}
 
+    # the columns of its own tables that name a conversation: their rows go with it, counted
+    # and deleted by the two methods below (the owner declares them; tests/test_layers.py
+    # counts a table named here as written by the module that names it)
+    conversation_columns: ClassVar[tuple[sa.Column[Any], ...]] = ()
+
     async def count_for_conversations(
         self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
     ) -> Counts:
         """How many of its rows belong to these conversations (a dry run of their purge)."""
-        return {}
+        ids = conversation_ids.scalar_subquery()
+        counts: Counts = {}
+        for column in self.conversation_columns:
+            n = await conn.scalar(sa.select(sa.func.count()).where(column.in_(ids)))
+            counts[column.table.name] = int(n or 0)
+        return counts
 
     async def delete_for_conversations(
         self, conn: AsyncConnection, conversation_ids: list[str]
     ) -> Counts:
         """Delete its rows of conversations about to be deleted, in the same transaction."""
-        return {}
+        counts: Counts = {}
+        for column in self.conversation_columns:
+            table: sa.Table = column.table
+            gone = await conn.execute(table.delete().where(column.in_(conversation_ids)))
+            counts[table.name] = int(gone.rowcount or 0)
+        return counts
 
     def visitor_columns(self) -> list[sa.Column[Any]]:
         """Its columns that name a visitor: a profile stays while any row names it."""

@@ -388,6 +388,8 @@ class EventsKeeper(Keeper):
     visitor's own (exposures, conversions) with the ``events`` kind, and with its erasure.
     An erasure's own ``visitor.erased`` names no one and stays."""
 
+    conversation_columns = (events_outbox.c.conversation_id,)
+
     @staticmethod
     def of_visitors(space_id: str) -> sa.ColumnElement[bool]:
         """True of the space's events about a visitor but no conversation."""
@@ -424,24 +426,6 @@ class EventsKeeper(Keeper):
             .scalar_subquery()
         )
         gone = await conn.execute(events_outbox.delete().where(_o.id.in_(ids)))
-        return {"events_outbox": int(gone.rowcount or 0)}
-
-    async def count_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
-    ) -> Counts:
-        n = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                _o.conversation_id.in_(conversation_ids.scalar_subquery())
-            )
-        )
-        return {"events_outbox": int(n or 0)}
-
-    async def delete_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: list[str]
-    ) -> Counts:
-        gone = await conn.execute(
-            events_outbox.delete().where(_o.conversation_id.in_(conversation_ids))
-        )
         return {"events_outbox": int(gone.rowcount or 0)}
 
     async def erase_visitor(

@@ -69,23 +69,7 @@ def read_frame(reader: Principal, conversation_id: str, seq: int) -> ReadFrame:
 class ReceiptKeeper(Keeper):
     """Read marks go with their conversation, and the visitor's own with the visitor."""
 
-    async def count_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
-    ) -> Counts:
-        n = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                read_marks.c.conversation_id.in_(conversation_ids.scalar_subquery())
-            )
-        )
-        return {"read_marks": int(n or 0)}
-
-    async def delete_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: list[str]
-    ) -> Counts:
-        result = await conn.execute(
-            read_marks.delete().where(read_marks.c.conversation_id.in_(conversation_ids))
-        )
-        return {"read_marks": int(result.rowcount or 0)}
+    conversation_columns = (read_marks.c.conversation_id,)
 
     async def erase_visitor(
         self,

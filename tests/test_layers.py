@@ -118,7 +118,8 @@ HELPERS = {"chat.writer": "chat.store", "chat.transcripts": "chat.store"}
 
 def _writes(tree: ast.Module) -> set[str]:
     """Tables this module inserts into, updates or deletes from (``t.insert()``,
-    ``insert(t)`` of the dialects, ``UPDATE t`` / ``INSERT INTO t`` in raw SQL)."""
+    ``insert(t)`` of the dialects, ``UPDATE t`` / ``INSERT INTO t`` in raw SQL, a Keeper's
+    ``conversation_columns``)."""
     found = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -135,6 +136,13 @@ def _writes(tree: ast.Module) -> set[str]:
             arg = node.args[0]
             if isinstance(arg, ast.Name) and arg.id in OWNERS:
                 found.add(arg.id)
+    for node in ast.walk(tree):  # a Keeper's conversation_columns: chat/keeper.py deletes them
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "conversation_columns" for t in node.targets
+        ):
+            for sub in ast.walk(node.value):
+                if isinstance(sub, ast.Name) and sub.id in OWNERS:
+                    found.add(sub.id)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             for table in OWNERS:

@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agents.campaigns.store import Campaign
 from agents.models import exposures, review_tags, transcript_reviews
 from chat.clock import utcnow
 from chat.db import Database
 from chat.errors import InvalidRequest, NotFound
-from chat.keeper import Counts, Keeper
+from chat.keeper import Keeper
 from chat.models import conversations
 
 __all__ = ["MAX_TAGS", "ReviewKeeper", "arm_tag_counts", "review", "sample", "set_tags", "tags_of"]
@@ -186,22 +185,4 @@ async def arm_tag_counts(db: Database, campaign: Campaign, phase: int) -> dict[s
 class ReviewKeeper(Keeper):
     """Reviewers' tags on a transcript go with the conversation."""
 
-    async def count_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
-    ) -> Counts:
-        n = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                transcript_reviews.c.conversation_id.in_(conversation_ids.scalar_subquery())
-            )
-        )
-        return {"transcript_reviews": int(n or 0)}
-
-    async def delete_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: list[str]
-    ) -> Counts:
-        gone = await conn.execute(
-            transcript_reviews.delete().where(
-                transcript_reviews.c.conversation_id.in_(conversation_ids)
-            )
-        )
-        return {"transcript_reviews": int(gone.rowcount or 0)}
+    conversation_columns = (transcript_reviews.c.conversation_id,)

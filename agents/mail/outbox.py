@@ -309,23 +309,7 @@ class OutboxKeeper(Keeper):
     """Queued emails go with their conversation; an erased visitor's are dropped, so that
     nothing is mailed to it afterwards (the rows hold no address: the address was its)."""
 
-    async def count_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
-    ) -> Counts:
-        n = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                _o.conversation_id.in_(conversation_ids.scalar_subquery())
-            )
-        )
-        return {"email_outbox": int(n or 0)}
-
-    async def delete_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: list[str]
-    ) -> Counts:
-        gone = await conn.execute(
-            email_outbox.delete().where(_o.conversation_id.in_(conversation_ids))
-        )
-        return {"email_outbox": int(gone.rowcount or 0)}
+    conversation_columns = (email_outbox.c.conversation_id,)
 
     async def erase_visitor(
         self,

@@ -445,6 +445,8 @@ class DeliveryKeeper(Keeper):
     visitor's erasure (an answer may quote what it was sent); that of the visitor's own
     events with them. Listed before the core's EventsKeeper: the counts are of this table."""
 
+    conversation_columns = (webhook_deliveries.c.conversation_id,)
+
     async def count_events(
         self, conn: AsyncConnection, space_id: str, cutoff: datetime, holds: HoldSet
     ) -> Counts:
@@ -469,24 +471,6 @@ class DeliveryKeeper(Keeper):
             .scalar_subquery()
         )
         gone = await conn.execute(webhook_deliveries.delete().where(_d.id.in_(ids)))
-        return {"webhook_deliveries": int(gone.rowcount or 0)}
-
-    async def count_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: sa.Select[Any]
-    ) -> Counts:
-        n = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                _d.conversation_id.in_(conversation_ids.scalar_subquery())
-            )
-        )
-        return {"webhook_deliveries": int(n or 0)}
-
-    async def delete_for_conversations(
-        self, conn: AsyncConnection, conversation_ids: list[str]
-    ) -> Counts:
-        gone = await conn.execute(
-            webhook_deliveries.delete().where(_d.conversation_id.in_(conversation_ids))
-        )
         return {"webhook_deliveries": int(gone.rowcount or 0)}
 
     async def erase_visitor(
